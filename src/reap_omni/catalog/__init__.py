@@ -1,0 +1,1 @@
+"""What exists: declarative dataset entries (data, not code) and the generated catalog docs."""

@@ -1,0 +1,72 @@
+"""The ``reap-omni`` command line: thin commands over the library.
+
+Each command module defines ``register(subparsers)``, adding its parsers with
+``set_defaults(func=...)``; ``func(args) -> int`` returns the exit code. A ``ReapOmniError`` is printed
+as one line (``reap-omni: error: ...``) with its exit code; no traceback for user mistakes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from reap_omni import __version__
+from reap_omni.errors import ReapOmniError
+
+#: Command modules in help order. Each registers one or more subcommands.
+COMMAND_MODULES: tuple[str, ...] = (
+    "reap_omni.cli.convert_cmds",
+)
+
+#: Subcommand groups exposed by the seed-compatible root scripts.
+CONVERT_COMMANDS = (
+    "csv", "json", "folder", "merge", "split", "validate",
+    "msswift", "qa-msswift", "validate-msswift", "llamafactory", "validate-llamafactory",
+)
+
+
+def build_parser(prog: str = "reap-omni", only: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Build calibration sets, convert data to training formats, and prune omni-modal MoE "
+        "models with REAP-OMNI.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    if only is not None:
+        _restrict(sub, set(only))
+    return parser
+
+
+def _restrict(sub: argparse._SubParsersAction, keep: set[str]) -> None:
+    """Hide subcommands not in ``keep`` (used by the root shim scripts)."""
+    for name in list(sub.choices):
+        if name not in keep:
+            del sub.choices[name]
+    sub._choices_actions[:] = [a for a in sub._choices_actions if a.dest in keep]
+    sub.metavar = "{" + ",".join(n for n in sub.choices) + "}"
+
+
+def run(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit code instead of exiting."""
+    parser = build_parser(prog, only)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ReapOmniError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; partial outputs were discarded, rerun to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequence[str] | None = None) -> None:
+    sys.exit(run(argv, prog, only))

@@ -1,0 +1,3 @@
+from reap_omni.cli import main
+
+main()

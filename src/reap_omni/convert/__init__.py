@@ -1,0 +1,1 @@
+"""Training formats and conversions: unified <-> csv/json/folders, MS-SWIFT, LLaMA-Factory."""

@@ -1,0 +1,136 @@
+"""Streaming JSON Lines I/O with msgspec.
+
+Reading is line by line with a bounded line length, so memory stays flat however large the file is,
+and every problem is reported as ``file:line: message``. A UTF-8 BOM, CRLF endings and blank lines
+are accepted. Writing goes through ``atomic_output``: the file appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from reap_omni.errors import InputError, ReapOmniError
+from reap_omni.fileio import atomic_output
+
+BOM = b"\xef\xbb\xbf"
+#: A JSONL row describes media by path, so a line this long is almost surely a mistake (e.g. inline
+#: base64 media or a whole JSON array on one line); override with REAP_OMNI_MAX_LINE_BYTES.
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+
+_decoder = msgspec.json.Decoder()
+
+
+def max_line_bytes() -> int:
+    return int(os.environ.get("REAP_OMNI_MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES))
+
+
+def read_jsonl_lines(path: str | os.PathLike[str], limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, stripped_bytes)`` for each non-blank line; never holds more than one line."""
+    limit = max_line_bytes() if limit is None else limit
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a JSONL file", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path) from None
+    with f:
+        lineno = 0
+        while True:
+            raw = f.readline(limit + 1)
+            if not raw:
+                return
+            lineno += 1
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                raise InputError(
+                    f"line is longer than {limit // (1024 * 1024)} MiB (set REAP_OMNI_MAX_LINE_BYTES to allow it)",
+                    path,
+                    lineno,
+                )
+            if lineno == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
+            line = raw.strip()
+            if line:
+                yield lineno, line
+
+
+def decode_json_line(line: bytes, path: str | os.PathLike[str], lineno: int) -> Any:
+    """Decode one JSON line; malformed JSON or invalid UTF-8 becomes an ``InputError`` at that line."""
+    try:
+        return _decoder.decode(line)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"invalid UTF-8 at byte {exc.start}", path, lineno) from None
+    except msgspec.DecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}", path, lineno) from None
+
+
+def iter_json_objects(path: str | os.PathLike[str], errors: Any = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each line that holds a JSON object.
+
+    With ``errors`` (a ``RowErrors``), bad lines are reported to it instead of raising when it allows.
+    """
+    for lineno, line in read_jsonl_lines(path):
+        try:
+            obj = decode_json_line(line, path, lineno)
+            if not isinstance(obj, dict):
+                raise InputError(f"expected a JSON object, got {type(obj).__name__}", path, lineno)
+        except InputError as exc:
+            if errors is None:
+                raise
+            errors.add(exc)
+            continue
+        yield lineno, obj
+
+
+class JsonlWriter:
+    """Atomic, buffered JSONL writer: rows go to a temp file renamed into place on ``close``.
+
+    Use as a context manager; an exception inside the block discards the partial output.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+        self.count = 0
+        self._encoder = msgspec.json.Encoder()
+        self._buf = bytearray()
+        self._cm = atomic_output(self.path, "wb")
+        self._f = None
+
+    def __enter__(self) -> JsonlWriter:
+        self._f = self._cm.__enter__()
+        return self
+
+    def write(self, obj: Any) -> None:
+        self._encoder.encode_into(obj, self._buf, len(self._buf))
+        self._buf += b"\n"
+        self.count += 1
+        if len(self._buf) >= 1 << 20:
+            self._f.write(self._buf)
+            self._buf.clear()
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None and self._buf:
+            self._f.write(self._buf)
+        self._buf.clear()
+        return bool(self._cm.__exit__(exc_type, exc, tb))
+
+
+def write_jsonl(path: str | os.PathLike[str], rows) -> int:
+    """Write an iterable of JSON-serialisable rows atomically; returns the row count."""
+    with JsonlWriter(path) as w:
+        for row in rows:
+            w.write(row)
+    return w.count
+
+
+def encode_json(obj: Any) -> bytes:
+    """Compact JSON bytes (msgspec), for small files such as stats and lock files."""
+    try:
+        return msgspec.json.encode(obj)
+    except TypeError as exc:  # a non-serialisable value is a programming error, but say which
+        raise ReapOmniError(f"cannot encode JSON: {exc}") from None

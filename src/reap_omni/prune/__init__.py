@@ -1,0 +1,1 @@
+"""REAP-OMNI expert pruning (optional extra ``[prune]``: torch, transformers, safetensors)."""

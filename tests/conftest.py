@@ -1,0 +1,80 @@
+"""Test-wide setup: traffic only to loopback, no telemetry, isolated caches.
+
+The environment variables are set at import time, before huggingface_hub or datasets are imported by
+any test, because both read them once at import.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import tempfile
+
+import pytest
+
+_CACHE = tempfile.mkdtemp(prefix="reap-omni-test-cache-")
+os.environ.update(
+    {
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_UPDATE_DOWNLOAD_COUNTS": "0",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_HOME": os.path.join(_CACHE, "hf"),
+        "HF_DATASETS_CACHE": os.path.join(_CACHE, "datasets"),
+        "HF_ENDPOINT": "http://127.0.0.1:9",  # a closed loopback port until a fixture hub overrides it
+        "DO_NOT_TRACK": "1",
+    }
+)
+for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+    os.environ.pop(var, None)
+
+
+def _is_loopback(address) -> bool:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+    else:
+        return True  # AF_UNIX paths and the like
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class NonLoopbackConnection(RuntimeError):
+    pass
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise NonLoopbackConnection(f"test tried to reach {address!r}; tests may only use 127.0.0.1")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise NonLoopbackConnection(f"test tried to reach {address!r}; tests may only use 127.0.0.1")
+    return _real_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if host not in (None, "localhost") and not _is_loopback((host,)):
+        raise NonLoopbackConnection(f"test tried to resolve {host!r}; tests may only use 127.0.0.1")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect = _guarded_connect
+socket.socket.connect_ex = _guarded_connect_ex
+socket.getaddrinfo = _guarded_getaddrinfo
+
+
+@pytest.fixture
+def no_network_guard_bypass():
+    """Marker fixture documenting that a test relies on the loopback-only guard."""
+    return _is_loopback
