@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import av
 
 from reap_omni.errors import InputError
+
+#: media given either as bytes already in memory or as a file path
+MediaInput = bytes | str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -31,13 +37,40 @@ class MediaInfo:
         return asdict(self)
 
 
-def probe(path: str | os.PathLike[str]) -> MediaInfo:
-    """Open ``path`` and report its streams; raises ``InputError`` if it is missing or does not decode."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError("media file not found", path)
+def source_name(src: MediaInput, name: str | None = None) -> str:
+    """The name errors use for ``src``: the caller's name, else the path, else ``<bytes>``."""
+    if name:
+        return name
+    return "<bytes>" if isinstance(src, bytes | bytearray) else os.fspath(src)
+
+
+@contextlib.contextmanager
+def open_input(src: MediaInput, name: str | None = None) -> Iterator[av.container.InputContainer]:
+    """Open bytes or a path for demuxing; a missing, empty or unreadable input is an ``InputError``."""
+    label = source_name(src, name)
+    if isinstance(src, bytes | bytearray):
+        if not src:
+            raise InputError("empty media (0 bytes)", label)
+        target = io.BytesIO(src)
+    else:
+        target = os.fspath(src)
+        if not os.path.exists(target):
+            raise InputError("media file not found", label)
+        if os.path.getsize(target) == 0:
+            raise InputError("empty media file (0 bytes)", label)
     try:
-        with av.open(path) as container:
+        container = av.open(target)
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise InputError(f"cannot open media: {exc}", label) from None
+    with container:
+        yield container
+
+
+def probe(path: MediaInput, name: str | None = None) -> MediaInfo:
+    """Report the streams of a file (or of bytes); ``InputError`` if it is missing or does not decode."""
+    label = source_name(path, name)
+    try:
+        with open_input(path, label) as container:
             audio = next(iter(container.streams.audio), None)
             video = next((s for s in container.streams.video if not _is_cover_art(s)), None)
             duration = _duration(container, audio, video)
@@ -45,7 +78,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             if video is not None and video.average_rate:
                 fps = float(video.average_rate)
             return MediaInfo(
-                path=path,
+                path=label,
                 container=container.format.name,
                 duration=duration,
                 has_audio=audio is not None,
@@ -59,7 +92,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
                 fps=fps,
             )
     except (av.FFmpegError, ValueError, OSError) as exc:
-        raise InputError(f"cannot decode media: {exc}", path) from None
+        raise InputError(f"cannot decode media: {exc}", label) from None
 
 
 def _is_cover_art(stream) -> bool:
