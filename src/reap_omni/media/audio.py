@@ -19,7 +19,7 @@ import numpy as np
 
 from reap_omni.errors import InputError
 from reap_omni.fileio import atomic_output, atomic_write_bytes
-from reap_omni.media.probe import MediaInput, open_input, probe, source_name
+from reap_omni.media.probe import MediaInput, MediaRejected, container_origin, open_input, probe, source_name
 
 #: output format -> (muxer, encoder); "original" copies the input bytes unchanged
 AUDIO_OUTPUTS: dict[str, tuple[str, str]] = {"wav": ("wav", "pcm_s16le"), "flac": ("flac", "flac")}
@@ -47,8 +47,55 @@ class AudioResult:
 def _check_window(start: float | None, end: float | None, label: str) -> None:
     if start is not None and start < 0:
         raise InputError(f"clip start {start} is negative", label)
-    if start is not None and end is not None and end <= start:
-        raise InputError(f"clip end {end} is not after clip start {start}", label)
+    if end is not None and end <= (start or 0.0):
+        raise InputError(f"clip end {end} is not after clip start {start or 0.0}", label)
+
+
+class WindowedResampler:
+    """Resample decoded frames to (format, layout, rate) and keep only the samples inside [start, end).
+
+    Times are seconds on the source's timeline (``origin`` = its start), so a window given for a video
+    (an annotated segment) cuts the same instant in its audio track. Feed frames in order, then ``None``
+    to flush; ``done`` turns true once ``end`` has been passed.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: int,
+        layout: str = "mono",
+        sample_format: str = "s16",
+        start: float | None = None,
+        end: float | None = None,
+        origin: float = 0.0,
+    ):
+        self.rate, self.start, self.end, self.origin = rate, start, end, origin
+        self._resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
+        self._pos: float | None = None  # source time of the next resampled sample
+        self.done = False
+
+    def feed(self, frame: av.AudioFrame | None) -> list[np.ndarray]:
+        """Chunks shaped (channels, n) (planar) or (1, n) (mono) that fall inside the window."""
+        if self.done:
+            return []
+        if self._pos is None:
+            if frame is None:
+                return []
+            self._pos = float(frame.time) - self.origin if frame.time is not None else 0.0
+        chunks = []
+        for out in self._resampler.resample(frame):
+            samples = out.to_ndarray()
+            n = samples.shape[-1]
+            chunk_start = self._pos
+            self._pos += n / self.rate
+            lo = 0 if self.start is None else max(0, round((self.start - chunk_start) * self.rate))
+            hi = n if self.end is None else min(n, round((self.end - chunk_start) * self.rate))
+            if hi > lo:
+                chunks.append(samples[..., lo:hi])
+            if self.end is not None and self._pos >= self.end:
+                self.done = True
+                break
+        return chunks
 
 
 def iter_mono(
@@ -60,56 +107,32 @@ def iter_mono(
     end: float | None = None,
     sample_format: str = "s16",
 ) -> Iterator[np.ndarray]:
-    """Yield 1-D mono chunks at ``sample_rate`` of the first audio stream, cut to [start, end) seconds.
-
-    Times are measured from the stream's first sample (the source's own zero), so a window given for a
-    video (e.g. an annotated segment) cuts the same instant in its audio track.
-    """
+    """Yield 1-D mono chunks at ``sample_rate`` of the first audio stream, cut to [start, end) seconds."""
     label = source_name(src, name)
     _check_window(start, end, label)
     with open_input(src, label) as container:
         if not container.streams.audio:
-            raise InputError("no audio stream", label)
+            raise MediaRejected("no audio stream", label, "no_audio")
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
-        origin = _stream_origin(stream)
+        origin = container_origin(container)
         if start:
-            # land before ``start``; samples before it are dropped below, so the cut is exact
+            # land before ``start``; samples before it are dropped by the window, so the cut is exact
             container.seek(int((start + origin) / stream.time_base), stream=stream, backward=True)
-        resampler = av.AudioResampler(format=sample_format, layout="mono", rate=sample_rate)
-        pos: float | None = None  # time of the next resampled sample, seconds from the source's zero
+        window = WindowedResampler(rate=sample_rate, sample_format=sample_format, start=start, end=end, origin=origin)
         try:
             for frame in _decoded_then_flush(container, stream):
-                if pos is None:
-                    pos = (float(frame.time) - origin) if frame is not None and frame.time is not None else 0.0
-                for out in resampler.resample(frame):
-                    samples = out.to_ndarray().reshape(-1)
-                    chunk_start = pos
-                    pos += len(samples) / sample_rate
-                    lo = 0 if start is None else max(0, int(round((start - chunk_start) * sample_rate)))
-                    hi = (
-                        len(samples)
-                        if end is None
-                        else min(len(samples), int(round((end - chunk_start) * sample_rate)))
-                    )
-                    if hi > lo:
-                        yield samples[lo:hi]
-                    if end is not None and pos >= end:
-                        return
+                for chunk in window.feed(frame):
+                    yield chunk.reshape(-1)
+                if window.done:
+                    return
         except av.FFmpegError as exc:
-            raise InputError(f"cannot decode audio: {exc}", label) from None
+            raise MediaRejected(f"cannot decode audio: {exc}", label, "undecodable") from None
 
 
 def _decoded_then_flush(container, stream) -> Iterator[av.AudioFrame | None]:
     yield from container.decode(stream)
     yield None  # flushes the resampler's buffered tail
-
-
-def _stream_origin(stream) -> float:
-    """The stream's start time in seconds (MP4/AAC priming and MPEG-TS offsets make it non-zero)."""
-    if stream.start_time is not None and stream.time_base is not None:
-        return float(stream.start_time * stream.time_base)
-    return 0.0
 
 
 def load_audio(
@@ -124,7 +147,7 @@ def load_audio(
     chunks = list(iter_mono(src, name=name, sample_rate=sample_rate, start=start, end=end, sample_format="flt"))
     label = source_name(src, name)
     if not chunks:
-        raise InputError("no audio samples decoded" + _window_note(start, end), label)
+        raise MediaRejected("no audio samples decoded" + _window_note(start, end), label, "empty_window")
     return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
@@ -150,7 +173,7 @@ def normalize_audio(
     label = source_name(src, name)
     info = probe(src, label)
     if not info.has_audio:
-        raise InputError("no audio stream", label)
+        raise MediaRejected("no audio stream", label, "no_audio")
     if fmt == "original":
         if start is not None or end is not None:
             raise InputError("a clip window needs re-encoding; use fmt='wav' or 'flac', not 'original'", label)
@@ -172,9 +195,9 @@ def normalize_audio(
     with atomic_output(dst, "wb") as f, av.open(f, "w", format=muxer) as out:
         stream = out.add_stream(encoder, rate=sample_rate, layout="mono")
         for chunk in iter_mono(src, name=label, sample_rate=sample_rate, start=start, end=end):
-            written += _encode_chunk(out, stream, chunk, sample_rate, written)
+            written += encode_samples(out, stream, chunk, rate=sample_rate, offset=written)
         if written == 0:
-            raise InputError("no audio samples decoded" + _window_note(start, end), label)
+            raise MediaRejected("no audio samples decoded" + _window_note(start, end), label, "empty_window")
         for packet in stream.encode(None):
             out.mux(packet)
     clip_end = None
@@ -194,20 +217,20 @@ def normalize_audio(
     )
 
 
-def encode_mono_chunk(out, stream, chunk: np.ndarray, sample_rate: int, offset: int) -> int:
-    """Encode one s16 mono chunk at sample ``offset`` into ``stream``; returns samples written."""
-    return _encode_chunk(out, stream, chunk, sample_rate, offset)
-
-
-def _encode_chunk(out, stream, chunk: np.ndarray, sample_rate: int, offset: int) -> int:
-    frame = av.AudioFrame.from_ndarray(
-        np.ascontiguousarray(chunk, dtype=np.int16)[None, :], format="s16", layout="mono"
-    )
-    frame.sample_rate = sample_rate
+def encode_samples(
+    out, stream, chunk: np.ndarray, *, rate: int, offset: int, fmt: str = "s16", layout: str = "mono"
+) -> int:
+    """Encode one chunk ((channels, n) planar or (1, n) mono) at sample ``offset``; returns samples written."""
+    dtype = np.int16 if fmt == "s16" else np.float32
+    data = np.ascontiguousarray(chunk, dtype=dtype)
+    if data.ndim == 1:
+        data = data[None, :]
+    frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+    frame.sample_rate = rate
     frame.pts = offset
     for packet in stream.encode(frame):
         out.mux(packet)
-    return len(chunk)
+    return data.shape[-1]
 
 
 def _copy_original(src: MediaInput, dst: str | os.PathLike[str]) -> None:

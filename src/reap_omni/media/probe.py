@@ -16,6 +16,17 @@ from reap_omni.errors import InputError
 MediaInput = bytes | str | os.PathLike[str]
 
 
+class MediaRejected(InputError):
+    """A media input that cannot become a row; ``reason`` is a short category recorded in the stats.
+
+    Reasons: ``not_found``, ``empty``, ``undecodable``, ``no_audio``, ``no_video``, ``empty_window``.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike[str] | None = None, reason: str = "undecodable"):
+        super().__init__(message, path)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class MediaInfo:
     """What a file really contains, as recorded in the manifest."""
@@ -50,18 +61,18 @@ def open_input(src: MediaInput, name: str | None = None) -> Iterator[av.containe
     label = source_name(src, name)
     if isinstance(src, bytes | bytearray):
         if not src:
-            raise InputError("empty media (0 bytes)", label)
+            raise MediaRejected("empty media (0 bytes)", label, "empty")
         target = io.BytesIO(src)
     else:
         target = os.fspath(src)
         if not os.path.exists(target):
-            raise InputError("media file not found", label)
+            raise MediaRejected("media file not found", label, "not_found")
         if os.path.getsize(target) == 0:
-            raise InputError("empty media file (0 bytes)", label)
+            raise MediaRejected("empty media file (0 bytes)", label, "empty")
     try:
         container = av.open(target)
     except (av.FFmpegError, ValueError, OSError) as exc:
-        raise InputError(f"cannot open media: {exc}", label) from None
+        raise MediaRejected(f"cannot open media: {exc}", label, "undecodable") from None
     with container:
         yield container
 
@@ -92,11 +103,17 @@ def probe(path: MediaInput, name: str | None = None) -> MediaInfo:
                 fps=fps,
             )
     except (av.FFmpegError, ValueError, OSError) as exc:
-        raise InputError(f"cannot decode media: {exc}", label) from None
+        raise MediaRejected(f"cannot decode media: {exc}", label, "undecodable") from None
 
 
 def _is_cover_art(stream) -> bool:
     return bool(getattr(stream, "disposition", 0) and "attached_pic" in str(stream.disposition).lower())
+
+
+def container_origin(container) -> float:
+    """Seconds at which the source's timeline starts; annotated times (segments) are relative to it."""
+    start = getattr(container, "start_time", None)
+    return start / av.time_base if start is not None else 0.0
 
 
 def _duration(container, audio, video) -> float | None:
