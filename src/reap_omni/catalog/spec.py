@@ -2,7 +2,55 @@
 
 A catalog entry is data: names, stratum, modality, task, licence, gating, bilingual descriptions and
 an ordered list of ``SourceSpec``s tried in turn. Facts marked unverified in the references are plain
-fields here, so a user can override them (``--source-option key=value``) when the world changes.
+fields here, so a user can override them (``--source-option key=value``, see ``registry.apply_overrides``)
+when the world changes, and a reader that finds something else names the key to change
+(``mismatch_message``).
+
+Column keys (``SourceSpec.columns``: our field -> the source's column, tsv/csv header or JSON key)
+-------------------------------------------------------------------------------------------------
+Media (required when present in the mapping; a row without them is skipped):
+
+* ``audio`` / ``video``: a column holding ``{"bytes", "path"}`` (HF ``Audio``/``Video`` storage), a path
+  column, or, for archive kinds, the column that names the member (see ``options.member_template``).
+
+Text-producing fields (a missing column is a layout error naming the real columns):
+
+* ``text`` transcript or caption; ``caption``; ``translation``; ``label`` (class name, or a ClassLabel int
+  that the reader maps through the parquet features); ``question``; ``options``; ``answer``.
+
+Optional fields (a missing column leaves the field empty, with a warning):
+
+* ``id`` original id; ``group`` speaker / recording / source video (diversity across the sample);
+  ``lang``; ``start`` / ``end`` (seconds, clip window inside the media); ``duration``.
+
+Value syntax: ``"col"`` one column; ``"a,b,c"`` gathers several columns into a list (LongVideoBench
+``option0..option4``); ``"col[0]"`` takes one element of a list column (VATEX ``enCap[0]``).
+
+Text rendering (implemented once in ``reap_omni.catalog.text.render_text``)
+--------------------------------------------------------------------------
+1. ``field_cleaners`` (field -> cleaner name) clean single fields, e.g. the ActivityNet-QA question;
+2. ``text_template`` (``str.format`` over our field names) builds the text, e.g.
+   ``"the sound of {label}"`` or ``"{question} {options} Answer: {answer}"``. ``None`` means the
+   ``text`` field as is; ``""`` means no text at all (VoxCeleb). A list field renders as ``"A. x B. y"``;
+   an integer ``answer`` with options renders as the lettered option; newlines collapse to spaces;
+3. ``text_cleaner`` cleans the rendered text and may return ``None`` to drop the row (GigaSpeech
+   non-speech segments); whitespace is always collapsed.
+
+Kind-specific ``options`` keys used by the entries (each reader documents what it honours):
+
+* archives: ``member_template`` (``str.format`` over the *source* row, e.g. ``"{id}.wav"``),
+  ``member_column`` + ``member_match`` (``"exact" | "suffix" | "stem"``: how a metadata value finds its
+  member), ``nested`` (glob of inner archives to stream), ``byte_split`` (parts of one tar split by bytes:
+  stream a prefix), ``metadata_format`` (``"tsv" | "csv" | "psv" | "json" | "jsonl" | "parquet" |
+  "lhotse_cuts" | "kaldi" | "trans_txt"``), ``metadata_repo`` (annotation file lives in another repo),
+  ``group_pattern`` (regex with one group taking the speaker/video id from a member path),
+  ``split_pattern`` (regex a member path must match, e.g. ``"/test/"``), ``url_is_list`` (``url`` is a
+  text file of archive URLs);
+* hf_parquet: ``files`` empty means resolve ``config``/``split`` like ``datasets`` does (card ``configs:``
+  data_files, then ``<config>/<split>/*.parquet``, ``<config>/partial-<split>/``, ``*-<split>-*.parquet``);
+  list the branch at run time, never hard-code ``refs/convert/parquet`` file names;
+* any kind: ``filter`` ({column: value} equality filter on source rows), ``window_s`` (cut long videos to
+  this many seconds around ``start``), ``json_items`` (key of the list inside a JSON annotation file).
 """
 
 from __future__ import annotations
@@ -23,6 +71,14 @@ SourceKind = Literal[
     "local",  # a user-supplied local copy (licence-gated corpora), read by a layout importer
     "mdc",  # Mozilla Data Collective (Common Voice)
 ]
+SOURCE_KINDS: tuple[str, ...] = SourceKind.__args__  # type: ignore[attr-defined]
+STRATUM_MODALITY: dict[str, str] = {"S1": "audio", "S2": "video", "S3": "mixed"}
+#: Column keys a reader may be asked to fill (see the module docstring).
+COLUMN_KEYS: tuple[str, ...] = (
+    "audio", "video", "text", "caption", "translation", "label", "question", "options", "answer",
+    "id", "group", "lang", "start", "end", "duration",
+)
+OPTIONAL_COLUMN_KEYS: tuple[str, ...] = ("id", "group", "lang", "start", "end", "duration")
 
 
 class SourceSpec(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
@@ -39,11 +95,15 @@ class SourceSpec(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
     metadata: str | None = None  # annotation file (path in repo or URL) joined to media members
     #: our field -> the source's column/key, e.g. {"audio": "audio", "text": "text", "group": "speaker_id"}
     columns: dict[str, str] = msgspec.field(default_factory=dict)
-    text_cleaner: str | None = None  # name in reap_omni.catalog.text (e.g. "gigaspeech")
-    adapter: str | None = None  # module in reap_omni.catalog.adapters for truly special layouts
+    text_template: str | None = None  # str.format over our fields; None: the ``text`` field; "": no text
+    field_cleaners: dict[str, str] = msgspec.field(default_factory=dict)  # field -> cleaner, before template
+    text_cleaner: str | None = None  # name in reap_omni.catalog.text (e.g. "gigaspeech"), after template
+    adapter: str | None = None  # module in reap_omni.catalog.adapters, or the local importer's layout name
     options: dict[str, Any] = msgspec.field(default_factory=dict)  # kind-specific settings
+    gated: bool = False  # needs a token and accepted terms (HF) or an API key (MDC)
+    opt_in: bool = False  # never tried unless the user asks for it (licence/redistribution risk)
     verified: bool = True  # False when any fact of this source is [unverified] in the references
-    note: str = ""  # what the user must do / why this source may fail
+    note: str = ""  # what the user must do / why this source may fail / which option to change
 
 
 class DatasetSpec(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
@@ -67,3 +127,21 @@ class DatasetSpec(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True)
     languages: tuple[str, ...] = ()
     extended: bool = False  # part of extended_datasets.py rather than the seed README's list
     recommended: bool = False  # part of the quickstart mix
+    #: catalog names to use instead when no source can give this dataset's modality (AudioSet -> VALOR-32K)
+    substitutes: tuple[str, ...] = ()
+    note: str = ""  # dataset-level caveat shown in docs and when every source fails
+    note_zh: str = ""
+
+
+def mismatch_message(dataset: str, key: str, assumed: Any, found: Any, source_index: int = 0) -> str:
+    """The one-line error a reader raises when a catalog fact is wrong: what was assumed, what is there,
+    and the ``--source-option`` that fixes it."""
+    if isinstance(found, (list, tuple, set)):
+        shown = ", ".join(map(str, list(found)[:30])) + (" ..." if len(found) > 30 else "")
+        found_text = f"[{shown}]"
+    else:
+        found_text = str(found)
+    return (
+        f"{dataset}: source #{source_index} assumed {key}={assumed!r} but found {found_text}; "
+        f"fix it with --source-option {dataset}:{source_index}:{key}=<value>"
+    )

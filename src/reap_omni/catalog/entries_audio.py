@@ -1,0 +1,350 @@
+"""S1 (audio-only) datasets of the seed README. Facts from DATASET_SOURCES.md sections 3.1 and 4."""
+
+from __future__ import annotations
+
+from reap_omni.catalog.common import hf_access, hf_access_zh, local
+from reap_omni.catalog.spec import DatasetSpec, SourceSpec
+
+LIBRISPEECH = DatasetSpec(
+    name="librispeech",
+    title="LibriSpeech",
+    aliases=("libri", "librispeech_asr"),
+    stratum="S1",
+    modality="audio",
+    task="asr",
+    description_en="English read audiobooks (LibriVox), 16 kHz, with upper-case transcripts.",
+    description_zh="英语有声读物（LibriVox）朗读语音，16 kHz，附大写转录文本。",
+    scale="960 h",
+    licence="CC-BY-4.0",
+    homepage="https://www.openslr.org/12",
+    languages=("en",),
+    recommended=True,
+    sources=(
+        SourceSpec(
+            kind="hf_parquet",
+            repo="openslr/librispeech_asr",
+            config="clean",
+            split="test",
+            files=("clean/test/*.parquet",),
+            columns={"audio": "audio", "text": "text", "id": "id", "group": "speaker_id"},
+            text_cleaner="sentence_case",
+            note="Parquet on main since conversion commit 549a9ef; split names contain dots (train.100).",
+        ),
+        SourceSpec(
+            kind="http_tar",
+            url="https://www.openslr.org/resources/12/test-clean.tar.gz",
+            columns={"audio": "audio", "text": "text", "id": "id", "group": "speaker"},
+            text_cleaner="sentence_case",
+            options={
+                "metadata_format": "trans_txt",
+                "member_template": "{id}.flac",
+                "group_pattern": r"LibriSpeech/[^/]+/(\d+)/",
+            },
+            note="OpenSLR SLR12 test-clean (~346 MB) streamed; FLAC members are buffered until their chapter's "
+            "<spk>-<chapter>.trans.txt (lines 'ID TEXT') has been read.",
+        ),
+    ),
+)
+
+COMMON_VOICE = DatasetSpec(
+    name="common_voice",
+    title="Common Voice",
+    aliases=("commonvoice", "cv"),
+    stratum="S1",
+    modality="audio",
+    task="asr",
+    description_en="Mozilla's crowd-sourced multilingual read speech; now distributed only through Mozilla "
+    "Data Collective.",
+    description_zh="Mozilla 众包多语言朗读语音；现仅通过 Mozilla Data Collective 发布。",
+    scale="19K+ h",
+    licence="CC0-1.0 (MDC terms forbid re-hosting)",
+    homepage="https://datacollective.mozillafoundation.org",
+    gated=True,
+    access="pip install datacollective; export MDC_API_KEY=<key>; accept the dataset's terms on the Mozilla Data "
+    "Collective website; then set the dataset id with --source-option common_voice:0:options.dataset=<id-or-slug>. "
+    "Or pass an extracted tarball as a local copy. The mozilla-foundation/common_voice_* Hub repos are gone.",
+    access_zh="pip install datacollective；设置 MDC_API_KEY；在 Mozilla Data Collective 网站同意该数据集条款；"
+    "再用 --source-option common_voice:0:options.dataset=<id 或 slug> 指定数据集。也可提供已解压的本地 tar 包。"
+    "Hub 上的 mozilla-foundation/common_voice_* 已被删除。",
+    languages=("multilingual",),
+    sources=(
+        SourceSpec(
+            kind="mdc",
+            columns={"audio": "path", "text": "sentence", "group": "client_id", "lang": "locale"},
+            options={"dataset": None, "language": "en", "split": "test"},
+            gated=True,
+            verified=False,
+            note="Needs the datacollective package and MDC_API_KEY; downloads are whole .tar.gz archives (no per-"
+            "sample API seen, unverified). Set options.dataset to the MDC id or slug of the release you accepted.",
+        ),
+        local(
+            "common_voice",
+            "Extracted Common Voice tarball: <lang>/{test,dev,train}.tsv (column path) + <lang>/clips/*.mp3. "
+            "Point options.path at the directory.",
+            columns={"audio": "path", "text": "sentence", "group": "client_id", "lang": "locale"},
+            language="en",
+            split="test",
+        ),
+        SourceSpec(
+            kind="hf_parquet",
+            repo="fixie-ai/common_voice_17_0",
+            config="en",
+            split="test",
+            columns={"audio": "audio", "text": "sentence", "group": "client_id", "lang": "locale"},
+            opt_in=True,
+            note="Third-party mirror kept opt-in: Common Voice is CC0 but MDC terms forbid re-hosting, so using it "
+            "may breach those terms. Config = language code.",
+        ),
+    ),
+)
+
+GIGASPEECH = DatasetSpec(
+    name="gigaspeech",
+    title="GigaSpeech",
+    aliases=("giga",),
+    stratum="S1",
+    modality="audio",
+    task="asr",
+    description_en="Multi-domain English speech (audiobooks, podcasts, YouTube) with punctuation tags.",
+    description_zh="多领域英语语音（有声书、播客、YouTube），转录含标点标签。",
+    scale="10K+ h",
+    licence="Apache-2.0 (card); non-commercial research/education terms",
+    homepage="https://github.com/SpeechColab/GigaSpeech",
+    gated=True,
+    access=hf_access("speechcolab/gigaspeech", "The conditions ask for contact information."),
+    access_zh=hf_access_zh("speechcolab/gigaspeech", "条件要求填写联系方式。"),
+    languages=("en",),
+    sources=(
+        SourceSpec(
+            kind="hf_parquet",
+            repo="speechcolab/gigaspeech",
+            config="xs",
+            split="test",
+            columns={"audio": "audio", "text": "text", "id": "segment_id", "group": "audio_id"},
+            text_cleaner="gigaspeech",
+            gated=True,
+            verified=False,
+            note="Parquet split names on main are unverified (test or validation); change split, or use source #1 "
+            "(refs/pr/20).",
+        ),
+        SourceSpec(
+            kind="hf_parquet",
+            repo="speechcolab/gigaspeech",
+            revision="refs/pr/20",
+            config="xs",
+            split="test",
+            columns={"audio": "audio", "text": "text", "id": "segment_id", "group": "audio_id"},
+            text_cleaner="gigaspeech",
+            gated=True,
+            note="Parquet PR branch reported in SpeechColab/GigaSpeech#143.",
+        ),
+        SourceSpec(
+            kind="hf_parquet",
+            repo="fixie-ai/gigaspeech",
+            config="dev",
+            split="validation",
+            columns={"audio": "audio", "text": "text", "id": "segment_id", "group": "audio_id"},
+            text_cleaner="gigaspeech",
+            verified=False,
+            note="Mirror; config 'dev' exists, its split name is unverified (change split if listing differs).",
+        ),
+        local(
+            "gigaspeech",
+            "Official decrypted release: GigaSpeech.json + audio/. Point options.path at it.",
+            columns={"text": "text_tn", "id": "sid", "group": "aid"},
+        ),
+    ),
+)
+
+VOXPOPULI = DatasetSpec(
+    name="voxpopuli",
+    title="VoxPopuli",
+    aliases=("vox_populi",),
+    stratum="S1",
+    modality="audio",
+    task="asr",
+    description_en="European Parliament speeches in 16+ languages; transcribed segments of plenary sessions.",
+    description_zh="欧洲议会多语言演讲，按句切分并带转录。",
+    scale="400K+ h",
+    licence="CC0-1.0 (+ Europarl notice)",
+    homepage="https://github.com/facebookresearch/voxpopuli",
+    languages=("en", "de", "fr", "es", "it", "pl", "nl", "multilingual"),
+    recommended=True,
+    sources=(
+        SourceSpec(
+            kind="hf_tar",
+            repo="facebook/voxpopuli",
+            config="en",
+            split="test",
+            files=("data/en/test/test_part_0.tar.gz",),
+            metadata="data/en/asr_test.tsv",
+            columns={"audio": "id", "text": "normalized_text", "id": "id", "group": "speaker_id"},
+            options={"metadata_format": "tsv", "member_template": "{id}.wav", "member_match": "stem"},
+            note="Script repo read as raw files (voxpopuli.py layout). Paths use 'dev' where the HF split is "
+            "'validation'; for another language replace 'en' in files and metadata. raw_text may be empty.",
+        ),
+        SourceSpec(
+            kind="hf_parquet",
+            repo="facebook/voxpopuli",
+            revision="refs/convert/parquet",
+            config="en",
+            split="test",
+            columns={"audio": "audio", "text": "normalized_text", "id": "audio_id", "group": "speaker_id"},
+            verified=False,
+            note="Auto-converted parquet (<lang>/<split>/, partial for big languages); column names unverified.",
+        ),
+    ),
+)
+
+WENETSPEECH = DatasetSpec(
+    name="wenetspeech",
+    title="WenetSpeech",
+    aliases=("wenet",),
+    stratum="S1",
+    modality="audio",
+    task="asr",
+    description_en="Multi-domain Mandarin speech from podcasts and online video.",
+    description_zh="多领域中文普通话语音（播客、网络视频）。",
+    scale="10K+ h",
+    licence="CC-BY-4.0, non-commercial",
+    homepage="https://wenet.org.cn/WenetSpeech/",
+    gated=True,
+    access=hf_access("wenet-e2e/wenetspeech", "WenetSpeech also requires its Google Form to be submitted."),
+    access_zh=hf_access_zh("wenet-e2e/wenetspeech", "另需提交 WenetSpeech 的 Google 表单。"),
+    languages=("zh",),
+    sources=(
+        SourceSpec(
+            kind="hf_tar",
+            repo="wenet-e2e/wenetspeech",
+            split="TEST_NET",
+            files=("data/*TEST_NET.000000.tar*",),
+            metadata="data/cuts_TEST_NET.000000.jsonl.gz",
+            columns={"audio": "id", "text": "text", "id": "id", "group": "recording_id"},
+            options={"metadata_format": "lhotse_cuts", "member_match": "stem"},
+            gated=True,
+            verified=False,
+            note="Tar member naming and the cuts' text key are unverified; if the join fails, the error lists "
+            "the members; change options.member_match or columns.text. TEST_NET has minor label errors.",
+        ),
+        SourceSpec(
+            kind="hf_parquet",
+            repo="TwinkStart/WenetSpeech",
+            split="test_net",
+            columns={"audio": "audio", "text": "text"},
+            verified=False,
+            note="Ungated third-party parquet (test_net / test_meeting); column names unverified.",
+        ),
+        local(
+            "wenetspeech",
+            "Official release decrypted with openssl aes-256-cbc -d -pbkdf2: WenetSpeech.json + audio/. "
+            "Point options.path at it.",
+            columns={"text": "text", "id": "sid"},
+            subset="TEST_NET",
+        ),
+    ),
+)
+
+WAVCAPS = DatasetSpec(
+    name="wavcaps",
+    title="WavCaps",
+    stratum="S1",
+    modality="audio",
+    task="caption",
+    description_en="Weakly-labelled audio captions (ChatGPT-rewritten) for FreeSound, BBC, SoundBible, AudioSet.",
+    description_zh="弱标注音频描述数据集（ChatGPT 改写），来源为 FreeSound、BBC、SoundBible、AudioSet。",
+    scale="400K clips",
+    licence="CC-BY-4.0 (card); academic use only (unverified)",
+    homepage="https://github.com/XinhaoMei/WavCaps",
+    languages=("en",),
+    note="Only the SoundBible subset is a single zip that can be range-read; the other sources are multi-volume "
+    "zips (merge with zip -F before extraction). AudioSet_SL overlaps AudioCaps, FreeSound overlaps Clotho.",
+    note_zh="只有 SoundBible 子集是可按范围读取的单个 zip；其余为分卷 zip（需 zip -F 合并）。AudioSet_SL 与 AudioCaps "
+    "重叠，FreeSound 与 Clotho 重叠。",
+    sources=(
+        SourceSpec(
+            kind="zip_range",
+            repo="cvssp/WavCaps",
+            files=("Zip_files/SoundBible/*.zip",),
+            metadata="json_files/SoundBible/sb_final.json",
+            columns={"audio": "id", "text": "caption", "id": "id"},
+            options={"metadata_format": "json", "json_items": "data", "member_template": "{id}.flac",
+                     "member_match": "suffix"},
+            verified=False,
+            note="Zip file name under Zip_files/SoundBible/ and its single-volume layout are unverified; members "
+            "sit under mnt/fast/nobackup/scratch4weeks/xm00178/WavCaps/data/waveforms/SoundBible_flac/.",
+        ),
+    ),
+)
+
+AISHELL1 = DatasetSpec(
+    name="aishell1",
+    title="AISHELL-1",
+    aliases=("aishell", "aishell-1"),
+    stratum="S1",
+    modality="audio",
+    task="asr",
+    description_en="Mandarin read speech from 400 speakers, recorded at 16 kHz.",
+    description_zh="400 名说话人的中文普通话朗读语音，16 kHz 录制。",
+    scale="170 h",
+    licence="Apache-2.0",
+    homepage="https://www.openslr.org/33",
+    languages=("zh",),
+    recommended=True,
+    sources=(
+        SourceSpec(
+            kind="hf_tar",
+            repo="AISHELL/AISHELL-1",
+            files=("data_aishell/wav/*.tar.gz",),
+            metadata="data_aishell/transcript/aishell_transcript_v0.8.txt",
+            columns={"audio": "id", "text": "text", "id": "id", "group": "speaker"},
+            text_cleaner="aishell",
+            options={"metadata_format": "kaldi", "member_match": "stem", "nested": "*.tar.gz",
+                     "split_pattern": "/(test|dev)/", "group_pattern": r"/(S\d{4})/"},
+            verified=False,
+            note="Per-speaker tars wav/<S>.tar.gz hold wav/{train,dev,test}/<S>/<UTT>.wav; which speakers are "
+            "dev/test is found from member paths, not hard-coded. Gating unverified.",
+        ),
+        SourceSpec(
+            kind="hf_parquet",
+            repo="AudioLLMs/aishell_1_zh_test",
+            split="test",
+            columns={"audio": "audio", "text": "text"},
+            text_cleaner="aishell",
+            verified=False,
+            note="Test-set parquet mirror; column names unverified.",
+        ),
+    ),
+)
+
+COVOST2 = DatasetSpec(
+    name="covost2",
+    title="CoVoST 2",
+    aliases=("covost",),
+    stratum="S1",
+    modality="audio",
+    task="translation",
+    description_en="Speech translation built on Common Voice: 21 languages into English and English into 15.",
+    description_zh="基于 Common Voice 的语音翻译：21 种语言译英、英译 15 种语言。",
+    scale="2.9K h",
+    licence="CC-BY-NC-4.0",
+    homepage="https://github.com/facebookresearch/covost",
+    languages=("multilingual",),
+    note="Audio comes from Common Voice, whose re-hosting terms may apply to this mirror (unverified).",
+    note_zh="音频来自 Common Voice，其禁止转载的条款可能同样适用于该镜像（未核实）。",
+    sources=(
+        SourceSpec(
+            kind="hf_parquet",
+            repo="fixie-ai/covost2",
+            config="en_zh-CN",
+            split="test",
+            columns={"audio": "audio", "text": "sentence", "translation": "translation", "id": "id",
+                     "group": "client_id"},
+            note="Configs are {src}_{tgt}: X->en (fr_en, de_en, zh-CN_en, ...) and en->X (en_de, en_zh-CN, ...). "
+            "Text is the source-language transcript; translation is kept as a field.",
+        ),
+    ),
+)
+
+DATASETS: tuple[DatasetSpec, ...] = (
+    LIBRISPEECH, COMMON_VOICE, GIGASPEECH, VOXPOPULI, WENETSPEECH, WAVCAPS, AISHELL1, COVOST2,
+)
