@@ -1,0 +1,183 @@
+"""Export to MS-SWIFT's ``messages`` format, plus the seed's Python API.
+
+SFT rows end with the assistant answer. GRPO rows end with the user turn (SWIFT strips a final assistant
+turn anyway) and keep the reference answer in a top-level ``solution`` column, which SWIFT passes to reward
+functions. Media go in top-level ``images``/``videos``/``audios`` lists whose lengths always equal the
+tag counts, because SWIFT silently prepends missing tags or leaves surplus ones as text.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+
+from reap_omni.convert.qa import QAKeys, iter_qa_samples
+from reap_omni.convert.sample import (
+    RowProblem,
+    Sample,
+    UnifiedSampler,
+    check_system_prompt,
+    check_tag_counts,
+    literal_tags,
+    warn_stderr,
+    with_tags,
+)
+from reap_omni.errors import InputError, ReapOmniError
+from reap_omni.fileio import check_not_input
+from reap_omni.manifest.jsonl import JsonlWriter, decode_json_line, read_jsonl_lines
+from reap_omni.manifest.record import RowErrors, decode_record
+
+TASKS = ("sft", "grpo")
+
+
+class Message(msgspec.Struct):
+    role: str
+    content: str
+
+
+class SwiftRow(msgspec.Struct, omit_defaults=True):
+    """One output row; empty media lists and an unset ``solution`` are left out of the JSON."""
+
+    messages: list[Message]
+    images: list[str] = []
+    videos: list[str] = []
+    audios: list[str] = []
+    solution: str | msgspec.UnsetType = msgspec.UNSET
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ReapOmniError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+
+
+def swift_row(sample: Sample, task: str, system: str | None = None) -> SwiftRow:
+    """Format a sample for SWIFT: ``sft`` keeps the answer as the last turn, ``grpo`` moves it to ``solution``."""
+    messages = [Message("system", system)] if system else []
+    messages.append(Message("user", sample.prompt))
+    if task == "sft":
+        if not sample.answer.strip():
+            raise RowProblem("empty answer: an SFT row needs the target text as the assistant turn")
+        messages.append(Message("assistant", sample.answer))
+        return SwiftRow(messages, sample.images, sample.videos, sample.audios)
+    return SwiftRow(messages, sample.images, sample.videos, sample.audios, sample.answer)
+
+
+def iter_unified_samples(path: str | os.PathLike[str], sampler: UnifiedSampler,
+                         errors: RowErrors | None = None) -> Iterator[tuple[int, Sample]]:
+    """Stream ``(line, Sample)`` from a unified manifest; problems are ``file:line`` errors."""
+    for lineno, line in read_jsonl_lines(path):
+        try:
+            rec = decode_record(line, path, lineno)
+            raw = decode_json_line(line, path, lineno) if sampler.needs_raw else None
+            yield lineno, sampler.sample(rec, raw)
+        except (InputError, RowProblem) as exc:
+            err = exc if isinstance(exc, InputError) else InputError(str(exc), path, lineno)
+            if errors is None:
+                raise err from None
+            errors.add(err)
+
+
+def write_rows(inp: str | os.PathLike[str], out: str | os.PathLike[str], samples: Iterator[tuple[int, Sample]],
+               fmt: Callable[[Sample], Any], errors: RowErrors | None) -> int:
+    """Drive a conversion: format each sample, write atomically, turn row problems into ``file:line``."""
+    check_not_input(out, [inp])
+    with JsonlWriter(out) as w:
+        for lineno, sample in samples:
+            try:
+                w.write(fmt(sample))
+            except RowProblem as exc:
+                err = InputError(str(exc), inp, lineno)
+                if errors is None:
+                    raise err from None
+                errors.add(err)
+    return w.count
+
+
+def convert_unified_to_msswift(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    task_type: str = "sft",
+    system_prompt: str | None = None,
+    user_template: str | None = None,
+    audio_in_video: bool = False,
+    skip_invalid: bool = False,
+    warn: Callable[[str], None] | None = warn_stderr,
+) -> dict[str, Any]:
+    """Convert a unified manifest to SWIFT rows; returns ``{"rows", "skipped", "errors"}``.
+
+    Without ``skip_invalid`` the first bad row raises ``InputError`` and nothing is written.
+    """
+    _check_task(task_type)
+    check_system_prompt(system_prompt)
+    sampler = UnifiedSampler(user_template, audio_in_video=audio_in_video, warn=warn)
+    errors = RowErrors(skip_invalid)
+    rows = write_rows(input_path, output_path, iter_unified_samples(input_path, sampler, errors),
+                      lambda s: swift_row(s, task_type, system_prompt), errors)
+    return {"rows": rows, "skipped": errors.count, "errors": errors.messages, "summary": errors.summary()}
+
+
+def convert_qa_to_msswift(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    question_key: str = "question",
+    answer_key: str = "answer",
+    image_key: str | None = "image",
+    audio_key: str | None = "audio",
+    video_key: str | None = "video",
+    task_type: str = "sft",
+    system_prompt: str | None = None,
+    media_root: str | None = None,
+    skip_invalid: bool = False,
+) -> dict[str, Any]:
+    """Convert a QA JSONL file (any key names) to SWIFT rows; relative media resolve against the QA file."""
+    _check_task(task_type)
+    check_system_prompt(system_prompt)
+    keys = QAKeys(question_key, answer_key, image_key, audio_key, video_key)
+    errors = RowErrors(skip_invalid)
+    samples = iter_qa_samples(input_path, keys, need_answer=task_type == "sft", media_root=media_root, errors=errors)
+    rows = write_rows(input_path, output_path, samples, lambda s: swift_row(s, task_type, system_prompt), errors)
+    return {"rows": rows, "skipped": errors.count, "errors": errors.messages, "summary": errors.summary()}
+
+
+def create_msswift_sample(
+    user_content: str,
+    assistant_content: str | None = None,
+    system_prompt: str | None = None,
+    images: list[str] | None = None,
+    videos: list[str] | None = None,
+    audios: list[str] | None = None,
+    solution: str | None = None,
+) -> dict[str, Any]:
+    """One SWIFT row as a dict. Without ``assistant_content`` it is a GRPO prompt row.
+
+    Tags are prepended when ``user_content`` has none; a mismatch between tags and media raises.
+    """
+    check_system_prompt(system_prompt)
+    media = (list(images or []), list(videos or []), list(audios or []))
+    for col, items in zip(("images", "videos", "audios"), media, strict=True):
+        if not all(isinstance(p, str) and p for p in items):
+            raise ReapOmniError(f"{col} must be a list of non-empty paths")
+    sample = Sample(with_tags(user_content, media), assistant_content or "", *media)
+    try:
+        check_tag_counts(sample)
+        if assistant_content is not None and literal_tags(assistant_content):
+            raise RowProblem("assistant_content contains a literal media tag")
+    except RowProblem as exc:
+        raise ReapOmniError(str(exc)) from None
+    if assistant_content is not None:
+        row = swift_row(sample, "sft", system_prompt)
+    else:
+        row = swift_row(sample, "grpo", system_prompt)
+        row.solution = solution if solution is not None else msgspec.UNSET
+    return msgspec.to_builtins(row)
+
+
+def validate_msswift_format(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+    """Seed API: validate a SWIFT file; returns counts (``total``, ``valid``, ``invalid``, ``sft_samples``,
+    ``grpo_samples``), ``errors`` (the first ones, ``file:line: message``), ``warnings`` and ``ok``."""
+    from reap_omni.convert.training_validate import validate_msswift
+
+    return validate_msswift(path, **options).as_dict()
