@@ -1,0 +1,183 @@
+"""Calibration inputs per stratum, built with the model's own processor and chat template.
+
+* S1 (audio): the row's audio at 16 kHz -> ``input_features``; no vision input.
+* S2 (video): the row's video frames -> ``pixel_values_videos``; the audio track is not used.
+* S3 (mixed): the video frames plus the video's own audio track, interleaved by timestamp
+  (``load_audio_from_video`` in transformers >= 5.24, ``use_audio_in_video`` before), so both encoders run.
+
+Every stratum renders the same conversation (media, instruction, and the row's text as the answer), so
+the strata differ only in the modality tokens they feed. Text-only rows are refused: scoring them would
+measure text routing, not audio or video.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reap_omni.errors import InputError, ReapOmniError
+from reap_omni.manifest.record import Record, iter_records
+from reap_omni.prune.media_load import SAMPLE_RATE, load_audio, load_video_frames
+
+STRATUM_NAMES = {"S1": "audio", "S2": "video", "S3": "mixed"}
+STRATUM_FLAGS = {"S1": "--audio-data", "S2": "--video-data", "S3": "--mixed-data"}
+INSTRUCTIONS = {
+    "S1": "Listen to the audio and respond.",
+    "S2": "Watch the video and respond.",
+    "S3": "Watch the video, listen to its sound, and respond.",
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One calibration row resolved to media files."""
+
+    id: str
+    text: str
+    audio: Path | None
+    video: Path | None
+    where: str  # "manifest:line" for error messages
+
+
+def _resolve(media: str, manifest: Path) -> Path:
+    p = Path(media)
+    if not p.is_absolute() and not p.exists():
+        p = manifest.parent / p
+    return p
+
+
+def load_samples(manifest: str | os.PathLike[str], stratum: str, limit: int) -> list[Sample]:
+    """The first ``limit`` rows of a stratum's manifest, checked to carry that stratum's media."""
+    path = Path(manifest)
+    flag = STRATUM_FLAGS[stratum]
+    if not path.is_file():
+        raise InputError(f"{flag} manifest not found", path)
+    samples: list[Sample] = []
+    for line, rec in iter_records(path):
+        samples.append(_sample(rec, stratum, path, line))
+        if len(samples) >= limit:
+            break
+    if not samples:
+        raise InputError(f"{flag} manifest has no rows; stratum {stratum} needs at least one", path)
+    return samples
+
+
+def _sample(rec: Record, stratum: str, path: Path, line: int) -> Sample:
+    want = STRATUM_NAMES[stratum]
+    if rec.modality == "text" or not (rec.audio or rec.video):
+        raise InputError(
+            f"row {rec.id!r} is text-only; stratum {stratum} ({want}) needs real {want} media, text-only rows "
+            "would score text routing instead", path, line,
+        )
+    audio = video = None
+    if stratum == "S1":
+        if not rec.audio:
+            raise InputError(f"row {rec.id!r} has no 'audio' file; stratum S1 needs audio-only rows", path, line)
+        audio = _resolve(rec.audio, path)
+    else:
+        if not rec.video:
+            raise InputError(f"row {rec.id!r} has no 'video' file; stratum {stratum} needs video rows", path, line)
+        video = _resolve(rec.video, path)
+        if stratum == "S3" and rec.has_audio is False:
+            raise InputError(f"row {rec.id!r}: stratum S3 needs a video with an audio track", path, line)
+    for media in (audio, video):
+        if media is not None and not media.is_file():
+            raise InputError(f"media file not found: {media}", path, line)
+    return Sample(rec.id, rec.text or "", audio, video, f"{path}:{line}")
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    video_fps: float = 2.0
+    #: processor size limits for video frames (pixels), e.g. {"shortest_edge": ..., "longest_edge": ...}
+    video_size: dict[str, int] | None = None
+    max_seq_len: int = 4096
+
+
+def uses_load_audio_from_video(processor) -> bool:
+    """transformers >= 5.24 names the interleaving switch ``load_audio_from_video``."""
+    return hasattr(processor, "_resolve_audio_from_video")
+
+
+def conversation(sample: Sample, stratum: str) -> list[dict[str, Any]]:
+    media = {"type": "audio", "audio": str(sample.audio)} if stratum == "S1" else {
+        "type": "video", "video": str(sample.video)}
+    msgs: list[dict[str, Any]] = [
+        {"role": "user", "content": [media, {"type": "text", "text": INSTRUCTIONS[stratum]}]}
+    ]
+    if sample.text:
+        msgs.append({"role": "assistant", "content": [{"type": "text", "text": sample.text}]})
+    return msgs
+
+
+def build_inputs(processor, samples: list[Sample], stratum: str, opts: InputOptions,
+                 max_seconds: float | None = None) -> dict[str, Any]:
+    """Processor outputs (torch tensors) for a batch, plus ``use_audio_in_video`` for the model."""
+    texts = [
+        processor.apply_chat_template(conversation(s, stratum), tokenize=False, add_generation_prompt=not s.text)
+        for s in samples
+    ]
+    kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+    if stratum == "S1":
+        kwargs["audio"] = [load_audio(s.audio, max_seconds) for s in samples]
+    else:
+        frames = [load_video_frames(s.video, opts.video_fps, max_seconds, _temporal_patch(processor))
+                  for s in samples]
+        kwargs["videos"] = frames
+        videos_kwargs: dict[str, Any] = {"fps": opts.video_fps, "do_sample_frames": False}
+        if opts.video_size:
+            videos_kwargs["size"] = dict(opts.video_size)
+        kwargs["videos_kwargs"] = videos_kwargs
+        if stratum == "S3":
+            kwargs["audio"] = [load_audio(s.video, max_seconds) for s in samples]
+            if uses_load_audio_from_video(processor):
+                kwargs["load_audio_from_video"] = True
+                kwargs["audio_from_video_indices"] = list(range(len(samples)))
+            else:
+                kwargs["use_audio_in_video"] = True
+    if "audio" in kwargs:
+        kwargs["audio_kwargs"] = {"sampling_rate": SAMPLE_RATE}
+    try:
+        out = dict(processor(**kwargs))
+    except (ValueError, TypeError, RuntimeError) as exc:
+        where = ", ".join(s.where for s in samples)
+        raise ReapOmniError(f"the model's processor rejected {where}: {exc}") from None
+    out.pop("num_audio_tokens", None)
+    if stratum == "S3":
+        out["use_audio_in_video"] = True
+    return out
+
+
+def _temporal_patch(processor) -> int:
+    return int(getattr(processor.video_processor, "temporal_patch_size", 2) or 2)
+
+
+def iter_batches(processor, samples: list[Sample], stratum: str, batch_size: int,
+                 opts: InputOptions) -> Iterator[tuple[dict[str, Any], list[Sample]]]:
+    """Batches of model inputs, each fitted under ``max_seq_len`` by shortening the media read."""
+    for i in range(0, len(samples), batch_size):
+        chunk = samples[i:i + batch_size]
+        max_seconds = None
+        for _attempt in range(6):
+            inputs = build_inputs(processor, chunk, stratum, opts, max_seconds)
+            length = int(inputs["input_ids"].shape[1])
+            if length <= opts.max_seq_len:
+                break
+            seconds = max_seconds or _media_seconds(inputs, stratum)
+            max_seconds = max(0.5, seconds * 0.9 * opts.max_seq_len / length)
+        else:
+            raise ReapOmniError(
+                f"{chunk[0].where}: cannot fit the sample into --max-seq-len {opts.max_seq_len} "
+                f"({length} tokens even with the media shortened); raise --max-seq-len"
+            )
+        yield inputs, chunk
+
+
+def _media_seconds(inputs: dict[str, Any], stratum: str) -> float:
+    if "feature_attention_mask" in inputs:
+        return float(inputs["feature_attention_mask"].sum(-1).max()) / 100.0
+    grid = inputs["video_grid_thw"]
+    return float(grid[:, 0].max() * inputs["video_second_per_grid"].max())

@@ -1,0 +1,161 @@
+"""Load a Qwen3-Omni checkpoint for scoring and find its MoE blocks, for both transformers layouts.
+
+transformers 4.57 keeps one ``nn.Module`` per expert and a ``Linear`` router inside the block; 5.x fuses
+the experts into 3-D tensors and moves routing into a top-k router module. The module paths also moved
+(``model.layers`` -> ``model.language_model.layers``), so blocks are found by class name, never by path,
+and each one is wrapped in a ``MoeBlock`` that computes one expert's own output for either layout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reap_omni.errors import ReapOmniError
+
+COMPONENTS = ("thinker", "talker")
+SUPPORTED_MODEL_TYPES = ("qwen3_omni_moe", "qwen3_omni_moe_thinker")
+_LAYER_RE = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+
+
+def read_config(model_path: str | Path) -> dict[str, Any]:
+    """The checkpoint's ``config.json``; one-line errors for a missing folder or an unsupported model."""
+    path = Path(model_path)
+    cfg_file = path / "config.json"
+    if not path.is_dir():
+        raise ReapOmniError(f"model folder not found: {path}")
+    if not cfg_file.is_file():
+        raise ReapOmniError(f"{path} has no config.json; pass a Hugging Face checkpoint folder")
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReapOmniError(f"cannot read {cfg_file}: {exc}") from None
+    mtype = cfg.get("model_type")
+    if mtype not in SUPPORTED_MODEL_TYPES:
+        raise ReapOmniError(
+            f"{path}: model_type {mtype!r} is not supported; REAP-OMNI prunes Qwen3-Omni-MoE checkpoints "
+            f"({', '.join(SUPPORTED_MODEL_TYPES)})"
+        )
+    return cfg
+
+
+def component_text_config(cfg: dict[str, Any], component: str) -> dict[str, Any]:
+    """The nested text config that owns ``num_experts`` for ``component`` (mutable view into ``cfg``)."""
+    if cfg["model_type"] == "qwen3_omni_moe_thinker":
+        if component != "thinker":
+            raise ReapOmniError("this checkpoint holds the thinker only; --component talker needs the full model")
+        return cfg["text_config"]
+    sub = cfg.get(f"{component}_config")
+    if not sub or "text_config" not in sub:
+        raise ReapOmniError(f"the checkpoint config has no {component}_config.text_config")
+    return sub["text_config"]
+
+
+def checkpoint_prefix(cfg: dict[str, Any], component: str) -> str:
+    """Key prefix of the component's weights in the safetensors files."""
+    return "" if cfg["model_type"] == "qwen3_omni_moe_thinker" else f"{component}."
+
+
+def torch_dtype(name: str):
+    import torch
+
+    table = {"auto": None, "float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    if name not in table:
+        raise ReapOmniError(f"unknown --dtype {name!r} (choose from {', '.join(table)})")
+    return table[name]
+
+
+def load_for_scoring(model_path: str | Path, component: str, device: str, dtype: str):
+    """Load the model part whose experts are scored; returns ``(root_module, full_model)``.
+
+    For the thinker only the thinker weights are loaded (``enable_audio_output=False``), so the talker's
+    ~3B parameters never take memory during calibration.
+    """
+    import torch
+    from transformers import Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeThinkerForConditionalGeneration
+
+    cfg = read_config(model_path)
+    component_text_config(cfg, component)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype) or "auto"}
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as exc:
+        raise ReapOmniError(f"device {device!r} is not usable: {exc}") from None
+    if cfg["model_type"] == "qwen3_omni_moe_thinker":
+        model = Qwen3OmniMoeThinkerForConditionalGeneration.from_pretrained(model_path, **kwargs)
+        root = model
+    else:
+        model = Qwen3OmniMoeForConditionalGeneration.from_pretrained(
+            model_path, enable_audio_output=(component == "talker"), **kwargs
+        )
+        root = getattr(model, component)
+    model.to(device).eval()
+    return root, model
+
+
+@dataclass
+class MoeBlock:
+    """One sparse MoE block, seen the same way whatever the transformers layout."""
+
+    layer: int
+    name: str
+    module: Any
+
+    @property
+    def fused(self) -> bool:
+        return hasattr(self.module.experts, "gate_up_proj")
+
+    @property
+    def router_weight(self):
+        return self.module.gate.weight
+
+    @property
+    def num_experts(self) -> int:
+        return int(self.router_weight.shape[0])
+
+    @property
+    def top_k(self) -> int:
+        return int(getattr(self.module, "top_k", None) or self.module.gate.top_k)
+
+    @property
+    def norm_topk_prob(self) -> bool:
+        owner = self.module if hasattr(self.module, "norm_topk_prob") else self.module.gate
+        return bool(owner.norm_topk_prob)
+
+    def expert_output(self, e: int, x):
+        """f_e(x): expert ``e``'s own MLP output, before any gate weight is applied."""
+        import torch.nn.functional as F
+
+        experts = self.module.experts
+        if self.fused:
+            gate, up = F.linear(x, experts.gate_up_proj[e]).chunk(2, dim=-1)
+            return F.linear(experts.act_fn(gate) * up, experts.down_proj[e])
+        mlp = experts[e]
+        return mlp.down_proj(mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x))
+
+
+def find_moe_blocks(root) -> list[MoeBlock]:
+    """Sparse MoE blocks under ``root`` (by class name), ordered by layer index."""
+    blocks = []
+    for name, module in root.named_modules():
+        if not type(module).__name__.endswith("SparseMoeBlock"):
+            continue
+        if not (hasattr(module, "gate") and hasattr(module, "experts")):
+            continue
+        m = _LAYER_RE.search("." + name + ".")
+        if m is None:
+            raise ReapOmniError(f"cannot tell the layer index of MoE block {name}")
+        blocks.append(MoeBlock(int(m.group(1)), name, module))
+    blocks.sort(key=lambda b: b.layer)
+    if not blocks:
+        raise ReapOmniError(
+            f"no MoE layers found in {type(root).__name__}: nothing to prune (is this a dense model?)"
+        )
+    counts = {b.num_experts for b in blocks}
+    if len(counts) != 1:
+        raise ReapOmniError(f"MoE layers disagree on the expert count ({sorted(counts)}); cannot prune uniformly")
+    return blocks

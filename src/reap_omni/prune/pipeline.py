@@ -1,0 +1,192 @@
+"""The end-to-end REAP-OMNI run: calibrate S1/S2/S3 (or load saved scores), select, save, prune.
+
+Everything a user can get wrong (paths, manifests, retention rate, output folder) is checked before the
+model is loaded, so mistakes cost seconds, not a 60 GB load.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reap_omni.errors import ReapOmniError
+from reap_omni.prune.inputs import STRATUM_FLAGS, InputOptions, Sample, iter_batches, load_samples
+from reap_omni.prune.model_io import component_text_config, find_moe_blocks, load_for_scoring, read_config
+from reap_omni.prune.scores import (
+    STRATA,
+    Scores,
+    Selection,
+    check_scores_fit,
+    load_scores,
+    num_kept,
+    save_scores,
+    select,
+)
+
+SCORES_NAME = "reap_omni_scores.json"
+HEATMAP_NAME = "reap_omni_affinity.png"
+
+
+@dataclass
+class PruneOptions:
+    model_path: str
+    output_path: str | None
+    audio_data: str | None = None
+    video_data: str | None = None
+    mixed_data: str | None = None
+    retention_rate: float = 0.5
+    calibration_samples: int = 100
+    lam: float = 1.0
+    beta: float = 1.0
+    component: str = "thinker"
+    device: str = "cpu"
+    dtype: str = "auto"
+    batch_size: int = 1
+    max_seq_len: int = 4096
+    dry_run: bool = False
+    scores_out: str | None = None
+    from_scores: str | None = None
+    overwrite: bool = False
+    inputs: InputOptions = field(default_factory=InputOptions)
+
+
+def moe_layers_from_config(text_cfg: dict[str, Any]) -> list[int]:
+    """MoE layer indices by transformers' rule (mlp_only_layers, decoder_sparse_step, num_experts)."""
+    n = int(text_cfg.get("num_hidden_layers", 0))
+    step = int(text_cfg.get("decoder_sparse_step", 1) or 1)
+    dense = set(text_cfg.get("mlp_only_layers") or [])
+    if int(text_cfg.get("num_experts", 0) or 0) <= 0:
+        return []
+    return [i for i in range(n) if i not in dense and (i + 1) % step == 0]
+
+
+def run_prune(opts: PruneOptions, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the whole pipeline; returns a summary dict (also printed through ``log``)."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    cfg = read_config(opts.model_path)
+    text_cfg = component_text_config(cfg, opts.component)
+    layers = moe_layers_from_config(text_cfg)
+    if not layers:
+        raise ReapOmniError(f"{opts.model_path}: the {opts.component} has no MoE layers: nothing to prune")
+    n_exp, top_k = int(text_cfg["num_experts"]), int(text_cfg["num_experts_per_tok"])
+    k = num_kept(opts.retention_rate, n_exp, top_k)
+    _check_output(opts)
+
+    if opts.from_scores:
+        scores = load_scores(opts.from_scores)
+        check_scores_fit(scores, opts.component, layers, n_exp, opts.from_scores)
+        log(f"loaded scores from {opts.from_scores}; calibration skipped")
+    else:
+        samples = _load_all_samples(opts)
+        scores = calibrate(opts, samples, log)
+        check_scores_fit(scores, opts.component, layers, n_exp, "calibration")
+    sel = select(scores, opts.lam, opts.beta, opts.retention_rate)
+    assert sel.k == k
+    kept = {layer: sel.kept[i].tolist() for i, layer in enumerate(scores.layers)}
+    summary: dict[str, Any] = {
+        "component": opts.component, "num_experts": n_exp, "kept_per_layer": k, "layers": len(layers),
+        "kept": kept, "dry_run": opts.dry_run,
+    }
+    if opts.scores_out:
+        _write_scores(Path(opts.scores_out), scores, sel)
+        summary["scores"] = opts.scores_out
+        log(f"wrote scores to {opts.scores_out}")
+    if opts.dry_run:
+        log(f"dry run: would keep {k}/{n_exp} experts in each of {len(layers)} {opts.component} MoE layers")
+        for layer, ids in kept.items():
+            log(f"  layer {layer}: {ids}")
+        return summary
+
+    from reap_omni.prune.surgery import prune_checkpoint
+
+    def add_files(folder: Path) -> None:
+        _write_scores(folder / SCORES_NAME, scores, sel)
+
+    report = prune_checkpoint(opts.model_path, opts.output_path, opts.component, kept,
+                              overwrite=opts.overwrite, add_files=add_files)
+    summary.update(output=str(report.output), shards=report.shards, bytes_in=report.bytes_in,
+                   bytes_out=report.bytes_out, tensors_dropped=report.tensors_dropped)
+    log(f"pruned {opts.component}: {n_exp} -> {k} experts per layer in {len(layers)} layers; "
+        f"{report.bytes_in / 1e9:.3f} GB -> {report.bytes_out / 1e9:.3f} GB; wrote {report.output}")
+    return summary
+
+
+def _check_output(opts: PruneOptions) -> None:
+    if opts.dry_run:
+        return
+    if not opts.output_path:
+        raise ReapOmniError("--output-path is required unless --dry-run is given")
+    out = Path(opts.output_path)
+    if out.exists() and not opts.overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise ReapOmniError(f"output path {out} already exists; choose another or pass --overwrite")
+
+
+def _load_all_samples(opts: PruneOptions) -> dict[str, list[Sample]]:
+    if opts.calibration_samples < 1:
+        raise ReapOmniError("--calibration-samples must be at least 1")
+    if opts.batch_size < 1:
+        raise ReapOmniError("--batch-size must be at least 1")
+    paths = {"S1": opts.audio_data, "S2": opts.video_data, "S3": opts.mixed_data}
+    missing = [STRATUM_FLAGS[s] for s, p in paths.items() if not p]
+    if missing:
+        raise ReapOmniError(f"{', '.join(missing)} required to calibrate (or pass --from-scores)")
+    return {s: load_samples(p, s, opts.calibration_samples) for s, p in paths.items()}
+
+
+def _write_scores(json_path: Path, scores: Scores, sel: Selection) -> None:
+    from reap_omni.prune.plot import save_heatmap
+
+    save_scores(json_path, scores, sel)
+    save_heatmap(json_path.with_suffix(".png"), sel.affinity.numpy(), sel.kept.numpy())
+
+
+def calibrate(opts: PruneOptions, samples: dict[str, list[Sample]], log: Callable[[str], None]) -> Scores:
+    """Run S1, S2 and S3 through the model with the REAP observer attached; one ``StratumStats`` each."""
+    import torch
+    from transformers import AutoProcessor
+
+    from reap_omni.prune.observer import ReapObserver
+
+    if opts.component != "thinker":
+        raise ReapOmniError(
+            "calibrating the talker needs its speech-generation pass, which reap-omni does not run yet; "
+            "score the thinker, or pass talker scores with --from-scores"
+        )
+    try:
+        processor = AutoProcessor.from_pretrained(opts.model_path)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ReapOmniError(f"cannot load the processor from {opts.model_path}: {exc}") from None
+    root, _model = load_for_scoring(opts.model_path, opts.component, opts.device, opts.dtype)
+    blocks = find_moe_blocks(root)
+    dtype = next(root.parameters()).dtype
+    strata = {}
+    with ReapObserver(blocks) as obs, torch.inference_mode():
+        for name in STRATA:
+            obs.reset()
+            n = 0
+            for inputs, chunk in iter_batches(processor, samples[name], name, opts.batch_size, opts.inputs):
+                batch = {k: _to(k, v, opts.device, dtype) for k, v in inputs.items()}
+                obs.set_attention_mask(batch.get("attention_mask"))
+                root(**batch, use_cache=False)
+                n += len(chunk)
+            strata[name] = obs.stats()
+            log(f"{name}: {n} samples, {int(strata[name].tokens[0])} tokens per MoE layer")
+    meta = {"model_path": str(opts.model_path), "calibration_samples": opts.calibration_samples,
+            "dtype": str(dtype).removeprefix("torch."), "token_policy": "all non-padding tokens"}
+    return Scores(opts.component, [b.layer for b in blocks], blocks[0].num_experts, blocks[0].top_k, strata, meta)
+
+
+_MODEL_DTYPE_INPUTS = ("input_features", "pixel_values", "pixel_values_videos")
+
+
+def _to(key: str, value, device: str, dtype):
+    """Move an input to the device; media features take the model dtype, timings stay float32."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        value = value.to(device)
+        return value.to(dtype) if key in _MODEL_DTYPE_INPUTS else value
+    return value

@@ -1,0 +1,163 @@
+"""REAP-OMNI audio affinity, expert selection, and the saved score files.
+
+A = S1 + λ·ReLU(S3 − β·S2) rewards experts salient for audio, plus the salience audio adds on top of
+video alone. Raw sums and counts are stored per stratum, so A and the selection can be recomputed for
+any λ, β or retention rate later (``--from-scores``) without running the model again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from reap_omni.errors import ReapOmniError
+from reap_omni.fileio import atomic_output, atomic_write_bytes
+from reap_omni.prune.observer import StratumStats
+
+STRATA = ("S1", "S2", "S3")
+SCORES_FORMAT = "reap-omni-scores/1"
+
+
+@dataclass
+class Scores:
+    """Calibration statistics of one component, plus what is needed to check they fit a checkpoint."""
+
+    component: str
+    layers: list[int]
+    num_experts: int
+    top_k: int
+    strata: dict[str, StratumStats]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def saliency(self, stratum: str) -> torch.Tensor:
+        return self.strata[stratum].saliency()
+
+
+def affinity(s1: torch.Tensor, s2: torch.Tensor, s3: torch.Tensor, lam: float, beta: float) -> torch.Tensor:
+    """A_audio = S1 + λ·ReLU(S3 − β·S2), element-wise over [layers, experts]."""
+    return s1 + lam * torch.relu(s3 - beta * s2)
+
+
+def num_kept(retention_rate: float, num_experts: int, top_k: int) -> int:
+    """K = round(retention_rate·E) (halves round up); the same K for every layer, and never below top-k."""
+    if not (0.0 < retention_rate <= 1.0) or math.isnan(retention_rate):
+        raise ReapOmniError(f"--retention-rate must be in (0, 1], got {retention_rate}")
+    k = min(num_experts, math.floor(retention_rate * num_experts + 0.5))
+    if k < top_k:
+        raise ReapOmniError(
+            f"--retention-rate {retention_rate} keeps {k} of {num_experts} experts per layer, fewer than the "
+            f"{top_k} experts each token is routed to (num_experts_per_tok); raise the retention rate to at least "
+            f"{top_k / num_experts:.4g}"
+        )
+    return k
+
+
+def select_experts(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Top-``k`` expert ids per layer by score, ties to the lower id, returned sorted ascending: [L, K]."""
+    # A stable sort keeps equal scores in id order, so ties go to the lower expert id.
+    order = torch.argsort(-scores.double(), dim=1, stable=True)
+    return order[:, :k].sort(dim=1).values
+
+
+@dataclass
+class Selection:
+    affinity: torch.Tensor  # [L, E]
+    kept: torch.Tensor  # [L, K] int64, ascending per layer
+    lam: float
+    beta: float
+    retention_rate: float
+
+    @property
+    def k(self) -> int:
+        return int(self.kept.shape[1])
+
+
+def select(scores: Scores, lam: float, beta: float, retention_rate: float) -> Selection:
+    k = num_kept(retention_rate, scores.num_experts, scores.top_k)
+    a = affinity(scores.saliency("S1"), scores.saliency("S2"), scores.saliency("S3"), lam, beta)
+    return Selection(a, select_experts(a, k), lam, beta, retention_rate)
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+def tensor_path_for(json_path: str | os.PathLike[str]) -> Path:
+    return Path(json_path).with_suffix(".safetensors")
+
+
+def save_scores(path: str | os.PathLike[str], scores: Scores, sel: Selection) -> tuple[Path, Path]:
+    """Write the JSON summary and the tensor file beside it, each atomically."""
+    from safetensors.torch import save as st_save
+
+    json_path = Path(path)
+    tensors: dict[str, torch.Tensor] = {
+        "layers": torch.tensor(scores.layers, dtype=torch.int64),
+        "affinity": sel.affinity.double().contiguous(),
+        "kept": sel.kept.contiguous(),
+    }
+    doc: dict[str, Any] = {
+        "format": SCORES_FORMAT, "component": scores.component, "layers": scores.layers,
+        "num_experts": scores.num_experts, "num_experts_per_tok": scores.top_k,
+        "lambda": sel.lam, "beta": sel.beta, "retention_rate": sel.retention_rate, "kept_per_layer": sel.k,
+        "meta": scores.meta, "strata": {}, "affinity": sel.affinity.tolist(), "kept": sel.kept.tolist(),
+    }
+    for name in STRATA:
+        st = scores.strata[name]
+        tensors[f"{name}_sums"] = st.sums.contiguous()
+        tensors[f"{name}_counts"] = st.counts.contiguous()
+        tensors[f"{name}_tokens"] = st.tokens.contiguous()
+        tensors[f"{name}"] = st.saliency().contiguous()
+        doc["strata"][name] = {
+            "saliency": st.saliency().tolist(), "counts": st.counts.tolist(), "tokens": st.tokens.tolist(),
+            "frequency": st.frequency().tolist(),
+        }
+    tpath = tensor_path_for(json_path)
+    atomic_write_bytes(tpath, st_save(tensors, metadata={"format": SCORES_FORMAT}))
+    with atomic_output(json_path, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    return json_path, tpath
+
+
+def load_scores(path: str | os.PathLike[str]) -> Scores:
+    """Read scores written by ``save_scores`` (the JSON path or the tensor file path)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    json_path = p.with_suffix(".json") if p.suffix == ".safetensors" else p
+    tpath = tensor_path_for(json_path)
+    for f in (json_path, tpath):
+        if not f.is_file():
+            raise ReapOmniError(f"scores file not found: {f} (written by --scores-out or beside a pruned model)")
+    try:
+        doc = json.loads(json_path.read_text())
+        tensors = load_file(tpath)
+    except (OSError, json.JSONDecodeError, SafetensorError) as exc:
+        raise ReapOmniError(f"cannot read scores {json_path}: {exc}") from None
+    if doc.get("format") != SCORES_FORMAT:
+        raise ReapOmniError(f"{json_path} is not a reap-omni scores file (format {doc.get('format')!r})")
+    try:
+        strata = {
+            s: StratumStats(tensors[f"{s}_sums"], tensors[f"{s}_counts"], tensors[f"{s}_tokens"]) for s in STRATA
+        }
+    except KeyError as exc:
+        raise ReapOmniError(f"{tpath} lacks tensor {exc}") from None
+    return Scores(doc["component"], list(doc["layers"]), int(doc["num_experts"]), int(doc["num_experts_per_tok"]),
+                  strata, doc.get("meta", {}))
+
+
+def check_scores_fit(scores: Scores, component: str, layers: list[int], num_experts: int, source: str) -> None:
+    """Refuse scores computed for another component or a model with other layers/expert counts."""
+    if scores.component != component:
+        raise ReapOmniError(f"{source} holds {scores.component} scores, but --component is {component}")
+    if scores.layers != layers or scores.num_experts != num_experts:
+        raise ReapOmniError(
+            f"{source} was computed for {len(scores.layers)} MoE layers x {scores.num_experts} experts, "
+            f"the model has {len(layers)} x {num_experts}"
+        )

@@ -1,0 +1,212 @@
+"""Checkpoint surgery: write a pruned copy of a safetensors checkpoint, one shard at a time.
+
+Per MoE layer of the pruned component: experts not kept are dropped, kept experts are renumbered
+0..K-1 in ascending old-id order, the router's rows (and fused expert slabs, if the checkpoint was saved
+fused) are sliced in the same order, and the nested config's ``num_experts`` becomes K. Every other
+tensor, including the talker's when pruning the thinker, is copied byte for byte. The new checkpoint is
+built in a temp folder beside the destination and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reap_omni.errors import ReapOmniError
+from reap_omni.prune.model_io import checkpoint_prefix, component_text_config, read_config
+from reap_omni.prune.st_stream import Piece, TensorInfo, read_header, write_shard
+
+INDEX_NAME = "model.safetensors.index.json"
+SINGLE_NAME = "model.safetensors"
+
+
+@dataclass
+class SurgeryReport:
+    output: Path
+    num_experts: int
+    kept_per_layer: int
+    shards: int
+    tensors_written: int
+    tensors_dropped: int
+    bytes_in: int
+    bytes_out: int
+    largest_shard_bytes: int
+
+
+def _moe_key_re(prefix: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"^(?P<head>{re.escape(prefix)}model\.(?:language_model\.)?layers\.(?P<layer>\d+)\.mlp\.)"
+        r"(?:experts\.(?P<expert>\d+)\.(?P<rest>.+)|experts\.(?P<fused>gate_up_proj|down_proj)|(?P<router>gate\.weight))$"
+    )
+
+
+def list_shards(model_dir: Path) -> tuple[list[str], dict[str, str] | None]:
+    """Shard file names and the index weight map (None for a single-file checkpoint)."""
+    index = model_dir / INDEX_NAME
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (OSError, json.JSONDecodeError, KeyError) as exc:
+            raise ReapOmniError(f"cannot read {index}: {exc}") from None
+        shards = sorted(set(weight_map.values()))
+        for s in shards:
+            if not (model_dir / s).is_file():
+                raise ReapOmniError(f"{index} names shard {s}, which is missing")
+        return shards, weight_map
+    if (model_dir / SINGLE_NAME).is_file():
+        return [SINGLE_NAME], None
+    raise ReapOmniError(f"{model_dir} has no safetensors weights ({INDEX_NAME} or {SINGLE_NAME})")
+
+
+def plan_shard(
+    shard: Path, key_re: re.Pattern[str], kept: Mapping[int, Sequence[int]], num_experts: int
+) -> tuple[list[Piece], int, dict[int, set[str]]]:
+    """Output pieces of one input shard, the number of dropped tensors, and per-layer MoE keys seen."""
+    infos, _meta = read_header(shard)
+    pieces: list[Piece] = []
+    dropped = 0
+    seen: dict[int, set[str]] = {}
+    for name, info in infos.items():
+        m = key_re.match(name)
+        if m is None:
+            pieces.append(Piece(name, shard, info))
+            continue
+        layer = int(m.group("layer"))
+        if layer not in kept:
+            raise ReapOmniError(f"{shard.name}: MoE layer {layer} ({name}) has no expert selection in the scores")
+        ids = list(kept[layer])
+        seen.setdefault(layer, set()).add(name)
+        if m.group("expert") is not None:
+            old = int(m.group("expert"))
+            if old >= num_experts:
+                raise ReapOmniError(f"{name}: expert id {old} >= num_experts {num_experts} in config.json")
+            if old in ids:
+                new_name = f"{m.group('head')}experts.{ids.index(old)}.{m.group('rest')}"
+                pieces.append(Piece(new_name, shard, info))
+            else:
+                dropped += 1
+            continue
+        _check_rows(name, info, num_experts)
+        pieces.append(Piece(name, shard, info, rows=ids))
+    return pieces, dropped, seen
+
+
+def _check_rows(name: str, info: TensorInfo, num_experts: int) -> None:
+    if not info.shape or info.shape[0] != num_experts:
+        raise ReapOmniError(f"{name} has shape {list(info.shape)}, expected {num_experts} rows (one per expert)")
+
+
+def _check_layers(seen: dict[int, set[str]], kept: Mapping[int, Sequence[int]], num_experts: int, k: int) -> None:
+    missing = sorted(set(kept) - set(seen))
+    if missing:
+        raise ReapOmniError(f"the checkpoint has no MoE weights for layer(s) {missing} named in the scores")
+    for layer, names in seen.items():
+        if not any(n.endswith("gate.weight") for n in names):
+            raise ReapOmniError(f"MoE layer {layer} has no router weight (mlp.gate.weight) in the checkpoint")
+        if len(kept[layer]) != k:
+            raise ReapOmniError(f"layer {layer} keeps {len(kept[layer])} experts, others keep {k}")
+
+
+def _temp_dir_for(out: Path) -> Path:
+    return out.with_name(f".{out.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+
+
+def prune_checkpoint(
+    model_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    component: str,
+    kept: Mapping[int, Sequence[int]],
+    *,
+    overwrite: bool = False,
+    add_files: Callable[[Path], None] | None = None,
+) -> SurgeryReport:
+    """Write the pruned checkpoint of ``model_dir`` to ``output_dir`` (atomically, shard by shard).
+
+    ``kept`` maps each MoE layer index to its kept old expert ids (any order; sorted here).
+    ``add_files(tmp_dir)`` may write extra files (scores, plots) into the folder before it is committed.
+    """
+    src, out = Path(model_dir), Path(output_dir)
+    cfg = read_config(src)
+    text_cfg = component_text_config(cfg, component)
+    num_experts = int(text_cfg["num_experts"])
+    kept = {int(layer): sorted(int(e) for e in ids) for layer, ids in kept.items()}
+    k = len(next(iter(kept.values())))
+    if out.exists() and os.path.realpath(out) == os.path.realpath(src):
+        raise ReapOmniError("--output-path must differ from --model-path")
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise ReapOmniError(f"output path {out} already exists; choose another or pass --overwrite")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReapOmniError(f"cannot create {out.parent}: {exc.strerror or exc}") from None
+    shards, _ = list_shards(src)
+    key_re = _moe_key_re(checkpoint_prefix(cfg, component))
+
+    plans, seen_all, dropped = [], {}, 0
+    for s in shards:
+        pieces, n_drop, seen = plan_shard(src / s, key_re, kept, num_experts)
+        plans.append(pieces)
+        dropped += n_drop
+        for layer, names in seen.items():
+            seen_all.setdefault(layer, set()).update(names)
+    _check_layers(seen_all, kept, num_experts, k)
+
+    tmp = _temp_dir_for(out)
+    tmp.mkdir()
+    try:
+        report = _write(src, tmp, plans, shards, cfg, text_cfg, k, dropped, add_files)
+        _commit(tmp, out, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report.output = out
+    return report
+
+
+def _write(src, tmp, plans, shards, cfg, text_cfg, k, dropped, add_files) -> SurgeryReport:
+    non_empty = [p for p in plans if p]
+    n = len(non_empty)
+    weight_map: dict[str, str] = {}
+    total = largest = written = 0
+    for i, pieces in enumerate(non_empty, start=1):
+        name = SINGLE_NAME if len(shards) == 1 else f"model-{i:05d}-of-{n:05d}.safetensors"
+        size = write_shard(tmp / name, pieces)
+        total += size
+        largest = max(largest, size)
+        written += len(pieces)
+        weight_map.update((p.name, name) for p in pieces)
+    if len(shards) > 1:
+        index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+        (tmp / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
+    old_experts = int(text_cfg["num_experts"])
+    text_cfg["num_experts"] = k
+    (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    bytes_in = 0
+    for f in sorted(src.iterdir()):
+        if f.name.endswith(".safetensors"):
+            bytes_in += f.stat().st_size
+        elif f.is_file() and f.name not in (INDEX_NAME, "config.json") and not f.name.startswith("."):
+            shutil.copy2(f, tmp / f.name)
+    if add_files is not None:
+        add_files(tmp)
+    return SurgeryReport(tmp, old_experts, k, n, written, dropped, bytes_in, total, largest)
+
+
+def _commit(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Rename the finished temp folder into place; an existing output is replaced only with ``overwrite``."""
+    old = None
+    if out.exists():
+        if not overwrite and (not out.is_dir() or any(out.iterdir())):
+            raise ReapOmniError(f"output path {out} appeared while pruning; not replacing it")
+        old = _temp_dir_for(out).with_name(f".{out.name}.old-{os.getpid()}")
+        os.rename(out, old)
+    os.rename(tmp, out)
+    if old is not None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(old) if old.is_dir() else old.unlink()

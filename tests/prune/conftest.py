@@ -1,0 +1,45 @@
+"""Shared fixtures for the pruning tests: a tiny saved Qwen3-Omni checkpoint and tiny manifests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from reap_omni.fixtures.media import make_audio, make_video  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """Full tiny model (thinker + talker + code2wav), sharded, with its processor."""
+    from reap_omni.prune.tiny import save_tiny_checkpoint
+
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-omni", kind="full", seed=0)
+
+
+def _write_manifest(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="session")
+def manifests(tmp_path_factory) -> dict[str, Path]:
+    """audio.jsonl (S1), video.jsonl (S2), mixed.jsonl (S3) over generated media, 2 rows each."""
+    root = tmp_path_factory.mktemp("data")
+    rows: dict[str, list[dict]] = {"audio": [], "video": [], "mixed": []}
+    for i in range(2):
+        a = make_audio(root / f"a{i}.wav", seconds=1.0 + 0.5 * i, fmt="wav", freq=300.0 + 200 * i, seed=i)
+        v = make_video(root / f"v{i}.mp4", seconds=1.0, with_audio=False, seed=i)
+        m = make_video(root / f"m{i}.mp4", seconds=1.0 + i, with_audio=True, seed=10 + i)
+        assert a and v and m
+        rows["audio"].append({"id": f"a{i}", "modality": "audio", "audio": str(root / f"a{i}.wav"),
+                              "text": f"tone number {i}"})
+        rows["video"].append({"id": f"v{i}", "modality": "video", "video": str(root / f"v{i}.mp4"),
+                              "text": "a moving pattern"})
+        rows["mixed"].append({"id": f"m{i}", "modality": "mixed", "video": str(root / f"m{i}.mp4"),
+                              "has_audio": True, "text": "a pattern with a tone"})
+    return {k: _write_manifest(root / f"{k}.jsonl", v) for k, v in rows.items()}
