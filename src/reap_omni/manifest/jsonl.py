@@ -30,6 +30,19 @@ def max_line_bytes() -> int:
 
 def read_jsonl_lines(path: str | os.PathLike[str], limit: int | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, stripped_bytes)`` for each non-blank line; never holds more than one line."""
+    for lineno, _offset, line in read_jsonl_entries(path, limit):
+        yield lineno, line
+
+
+def read_jsonl_entries(
+    path: str | os.PathLike[str], limit: int | None = None, errors: Any = None
+) -> Iterator[tuple[int, int, bytes]]:
+    """Yield ``(line_number, byte_offset, stripped_bytes)`` for each non-blank line.
+
+    The offset lets callers (merge --shuffle) keep a compact index and read a row back later. A line
+    over ``limit`` raises ``InputError``; with ``errors`` (a ``RowErrors``) it is reported there instead
+    and skipped in bounded chunks, so one huge line neither stops a tolerant reader nor fills memory.
+    """
     limit = max_line_bytes() if limit is None else limit
     try:
         f = open(path, "rb")  # noqa: SIM115
@@ -41,22 +54,33 @@ def read_jsonl_lines(path: str | os.PathLike[str], limit: int | None = None) -> 
         raise InputError(f"cannot read: {exc.strerror}", path) from None
     with f:
         lineno = 0
+        offset = 0
         while True:
             raw = f.readline(limit + 1)
             if not raw:
                 return
             lineno += 1
+            start = offset
+            offset += len(raw)
             if len(raw) > limit and not raw.endswith(b"\n"):
-                raise InputError(
+                exc = InputError(
                     f"line is longer than {limit // (1024 * 1024)} MiB (set REAP_OMNI_MAX_LINE_BYTES to allow it)",
                     path,
                     lineno,
                 )
+                if errors is None:
+                    raise exc
+                errors.add(exc)
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the line, a chunk at a time
+                    raw = f.readline(1 << 20)
+                    offset += len(raw)
+                continue
             if lineno == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
+                start += len(BOM)
             line = raw.strip()
             if line:
-                yield lineno, line
+                yield lineno, start, line
 
 
 def decode_json_line(line: bytes, path: str | os.PathLike[str], lineno: int) -> Any:
@@ -74,7 +98,7 @@ def iter_json_objects(path: str | os.PathLike[str], errors: Any = None) -> Itera
 
     With ``errors`` (a ``RowErrors``), bad lines are reported to it instead of raising when it allows.
     """
-    for lineno, line in read_jsonl_lines(path):
+    for lineno, _offset, line in read_jsonl_entries(path, errors=errors):
         try:
             obj = decode_json_line(line, path, lineno)
             if not isinstance(obj, dict):

@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from reap_omni.errors import InputError
-from reap_omni.manifest.jsonl import decode_json_line, read_jsonl_lines
+from reap_omni.manifest.jsonl import decode_json_line, read_jsonl_entries
 
 MODALITIES = ("audio", "video", "mixed", "image", "text")
 MEDIA_FIELDS = ("audio", "video", "image")
@@ -172,7 +172,7 @@ def iter_records(
     path: str | os.PathLike[str], errors: RowErrors | None = None
 ) -> Iterator[tuple[int, Record]]:
     """Stream ``(line_number, Record)`` from a unified JSONL manifest, schema-checked row by row."""
-    for lineno, line in read_jsonl_lines(path):
+    for lineno, _offset, line in read_jsonl_entries(path, errors=errors):
         try:
             rec = decode_record(line, path, lineno)
         except InputError as exc:
