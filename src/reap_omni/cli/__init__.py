@@ -19,6 +19,7 @@ from reap_omni.errors import ReapOmniError
 COMMAND_MODULES: tuple[str, ...] = (
     "reap_omni.cli.convert_cmds",
     "reap_omni.cli.training_cmds",
+    "reap_omni.cli.prune_cmds",
 )
 
 #: Subcommand groups exposed by the seed-compatible root scripts.
