@@ -1,0 +1,1 @@
+"""Calibration-set building: plan -> sample candidates -> normalise media -> write records."""

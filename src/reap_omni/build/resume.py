@@ -1,0 +1,141 @@
+"""What an output folder already holds, and the clean-up that makes a rerun safe.
+
+A build never trusts anything but the manifests: a row counts as done when its line is complete and its
+media files exist. Before a rerun appends, this module cuts a torn last line, drops rows whose media
+vanished, deletes temp files of killed runs and media files no row refers to (written just before a
+kill, or left by ``--overwrite``), so the folder again holds exactly the rows its manifests list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reap_omni.build.options import STRATA
+from reap_omni.build.writer import repair_torn_tail
+from reap_omni.fileio import remove_stale_temps
+from reap_omni.manifest.jsonl import iter_json_objects, write_jsonl
+
+MEDIA_FIELDS = ("audio", "video")
+
+
+def row_id(dataset: str, full_key: str) -> str:
+    """Stable, unique row id ``<dataset>_<16 hex>`` from the candidate key; media files are named after it."""
+    return f"{dataset}_{hashlib.sha256(full_key.encode()).hexdigest()[:16]}"
+
+
+def _media_name_re(dataset: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(dataset)}_[0-9a-f]{{16}}(\.[A-Za-z0-9]+)+$")
+
+
+@dataclass
+class DatasetProgress:
+    """Rows of one dataset already in the manifests: count, candidate keys and rows per unit."""
+
+    rows: int = 0
+    keys: set[str] = field(default_factory=set)
+    by_unit: Counter = field(default_factory=Counter)
+    hours: float = 0.0
+
+
+@dataclass
+class ResumeReport:
+    """What ``prepare_output`` found and cleaned (printed when not quiet, counted in stats)."""
+
+    datasets: dict[str, DatasetProgress] = field(default_factory=dict)
+    torn_lines: int = 0
+    dropped_rows: int = 0  # rows removed because their media are gone (or --overwrite)
+    stale_temps: int = 0
+    orphan_media: int = 0
+
+    def progress(self, dataset: str) -> DatasetProgress:
+        return self.datasets.setdefault(dataset, DatasetProgress())
+
+
+def row_dataset(row: dict[str, Any]) -> str | None:
+    src = row.get("source")
+    return src.get("dataset") if isinstance(src, dict) else None
+
+
+def prepare_output(
+    output: Path, datasets: Iterable[str], *, overwrite: bool = False
+) -> ResumeReport:
+    """Make ``output`` consistent for a build of ``datasets`` and report what they already have.
+
+    With ``overwrite`` the rows and media of these datasets are removed first (other datasets' rows stay).
+    """
+    names = set(datasets)
+    report = ResumeReport()
+    cal = output / "calibration"
+    cal.mkdir(parents=True, exist_ok=True)
+    report.stale_temps += remove_stale_temps(cal)
+    for name in names:
+        report.stale_temps += remove_stale_temps(output / name)
+    referenced: set[str] = set()
+    for stratum in STRATA:
+        path = cal / f"{stratum}.jsonl"
+        if not path.exists():
+            continue
+        if repair_torn_tail(path):
+            report.torn_lines += 1
+        keep: list[dict[str, Any]] = []
+        changed = False
+        for _, row in iter_json_objects(path):
+            ds = row_dataset(row)
+            if ds in names and (overwrite or not _media_present(row)):
+                changed = True
+                report.dropped_rows += 1
+                continue
+            keep.append(row)
+            if ds in names:
+                _count(report.progress(ds), row)
+                referenced.update(os.path.realpath(p) for _, p in _media(row))
+        if changed:
+            write_jsonl(path, keep)
+    for name in names:
+        report.orphan_media += _remove_orphans(output / name, name, referenced)
+    return report
+
+
+def _media(row: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f, row[f]) for f in MEDIA_FIELDS if isinstance(row.get(f), str) and row[f]]
+
+
+def _media_present(row: dict[str, Any]) -> bool:
+    media = _media(row)
+    return bool(media) and all(os.path.isfile(p) and os.path.getsize(p) > 0 for _, p in media)
+
+
+def _count(progress: DatasetProgress, row: dict[str, Any]) -> None:
+    progress.rows += 1
+    src = row.get("source") or {}
+    if src.get("key"):
+        progress.keys.add(src["key"])
+    if src.get("unit"):
+        progress.by_unit[src["unit"]] += 1
+    duration = row.get("duration")
+    if isinstance(duration, (int, float)):
+        progress.hours += duration / 3600
+
+
+def _remove_orphans(folder: Path, dataset: str, referenced: set[str]) -> int:
+    """Delete our media files (``<dataset>_<hash>.<ext>``) in ``folder`` that no manifest row lists."""
+    if not folder.is_dir():
+        return 0
+    pattern = _media_name_re(dataset)
+    removed = 0
+    for entry in folder.iterdir():
+        if pattern.match(entry.name) and entry.is_file() and os.path.realpath(entry) not in referenced:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed += 1
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only succeeds when empty: an --overwrite leaves no empty folder behind
+    return removed

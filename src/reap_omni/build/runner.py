@@ -1,0 +1,400 @@
+"""Orchestration of a build: plan -> sources -> sampler -> media -> manifest, in parallel, resumable.
+
+For each dataset of the plan the runner tries its sources in catalog order. A source that cannot serve
+(gated, missing, unreachable) is recorded with its reason and the next one is tried; a dataset whose
+sources all fail does not stop the others. Units are read by a shared pool of ``--workers`` threads
+(datasets are coordinated by their own threads, so a dataset waiting on its units never starves the pool).
+Each good candidate is normalised to media on disk, then its row is appended to the stratum manifest.
+At the end the lock file and ``stats.json`` are written and a summary table is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from reap_omni.build.normalize import Rejected, RowOrigin, normalize_candidate
+from reap_omni.build.options import STRATA, BuildOptions
+from reap_omni.build.plan import PlanItem
+from reap_omni.build.resume import DatasetProgress, ResumeReport, prepare_output, row_id
+from reap_omni.build.sampler import (
+    FULL,
+    OK,
+    CandidateFilter,
+    RoundPlanner,
+    UnitContext,
+    UnitResult,
+    order_units,
+    read_unit,
+)
+from reap_omni.build.writer import ManifestSet
+from reap_omni.catalog.spec import DatasetSpec, SourceSpec
+from reap_omni.errors import ReapOmniError
+from reap_omni.manifest.jsonl import iter_json_objects
+from reap_omni.manifest.lock import LOCK_NAME, build_lock, write_lock
+from reap_omni.manifest.stats import STATS_NAME, BuildStats, DatasetStats
+from reap_omni.sources.base import Candidate, Source, SourceUnavailable, Unit
+
+#: Opens a source for a spec (``sources.factory.open_source`` with the token and local path bound).
+SourceOpener = Callable[[SourceSpec], Source]
+
+
+def source_id(spec: SourceSpec) -> str:
+    """Stable identity of a source spec, prefixed to candidate and unit keys (unique across sources)."""
+    where = spec.repo or spec.url or spec.adapter or ""
+    return f"{spec.kind}:{where}:{spec.config or ''}:{spec.split or ''}"
+
+
+def describe_source(spec: SourceSpec, source: Source | None = None) -> str:
+    """``hf_parquet openslr/librispeech_asr@3f2a9c1`` for the summary and stats."""
+    where = spec.repo or spec.url or spec.adapter or "local"
+    rev = getattr(source, "revision", None) or spec.revision
+    return f"{spec.kind} {where}" + (f"@{str(rev)[:12]}" if rev else "")
+
+
+class _Quota:
+    """Thread-safe row count of one dataset, so concurrent units never write more than its target."""
+
+    def __init__(self, have: int, target: int):
+        self.have, self.target = have, target
+        self._lock = threading.Lock()
+
+    def reserve(self) -> bool:
+        with self._lock:
+            if self.have >= self.target:
+                return False
+            self.have += 1
+            return True
+
+    def full(self) -> bool:
+        with self._lock:
+            return self.have >= self.target
+
+
+@dataclass
+class _DatasetRun:
+    """Mutable state of one dataset while it is built (stats, quota, progress bar)."""
+
+    item: PlanItem
+    stats: DatasetStats
+    quota: _Quota
+    progress: DatasetProgress
+    bar: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    messages: list[str] = field(default_factory=list)
+
+
+class BuildRunner:
+    """Runs plans against one output folder. ``open_source`` is injectable for tests."""
+
+    def __init__(
+        self,
+        options: BuildOptions,
+        open_source: SourceOpener | None = None,
+        *,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+        licence_of: Callable[[str], str | None] | None = None,
+    ):
+        self.options = options
+        self.open_source = open_source or default_opener(options)
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.licence_of = licence_of
+        self.stats = BuildStats(options=options.to_lock_dict())
+        self._licences: dict[str, str] = {}
+        self._bar_lock = threading.Lock()
+        self._bars = 0
+
+    # -- public -------------------------------------------------------------------------------------
+    def run(self, plan: Sequence[PlanItem]) -> BuildStats:
+        """Build every item of ``plan`` (resuming what the output already holds) and record the results."""
+        if not plan:
+            raise ReapOmniError("nothing to build: no dataset was selected")
+        for item in plan:
+            self._licences[item.name] = item.dataset.licence
+        report = prepare_output(self.options.output, [i.name for i in plan], overwrite=self.options.overwrite)
+        self._note_resume(report)
+        with ManifestSet(self.options.calibration_dir) as manifests, ThreadPoolExecutor(
+            self.options.workers, thread_name_prefix="unit"
+        ) as units:
+            runs = [self._start(item, report.progress(item.name)) for item in plan]
+            with ThreadPoolExecutor(min(len(runs), max(1, self.options.workers)), thread_name_prefix="dataset") as ds:
+                for fut in [ds.submit(self._run_dataset, r, units, manifests) for r in runs]:
+                    fut.result()
+        for r in runs:
+            self.stats.add(r.stats)
+        return self.stats
+
+    def finish(self) -> None:
+        """Write the lock and stats (merging earlier runs' entries), then print the summary table."""
+        write_lock(self.options.calibration_dir / LOCK_NAME, self._lock_file())
+        merged = _merge_stats(self.options.calibration_dir / STATS_NAME, self.stats)
+        merged.write(self.options.calibration_dir / STATS_NAME)
+        from reap_omni.manifest.stats import render_table
+
+        print(render_table(self.stats), file=self.out)
+        for d in self.stats.failed:
+            print(f"reap-omni: {d.name}: {d.rows}/{d.requested} rows: {d.message or 'not enough usable rows'}",
+                  file=self.err)  # fmt: skip
+
+    # -- per dataset --------------------------------------------------------------------------------
+    def _start(self, item: PlanItem, progress: DatasetProgress) -> _DatasetRun:
+        stats = DatasetStats(item.name, item.stratum, item.target, rows=progress.rows, seconds=progress.hours * 3600)
+        run = _DatasetRun(item, stats, _Quota(progress.rows, item.target), progress)
+        run.bar = self._bar(item, progress.rows)
+        return run
+
+    def _run_dataset(self, run: _DatasetRun, units: ThreadPoolExecutor, manifests: ManifestSet) -> None:
+        try:
+            if not run.quota.full():
+                self._check_language(run.item.dataset)
+                for spec in run.item.dataset.sources:
+                    self._run_source(run, spec, units, manifests)
+                    if run.quota.full():
+                        break
+        except ReapOmniError as exc:
+            run.messages.append(str(exc))
+            run.stats.failures["error"] += 1
+        finally:
+            if run.bar is not None:
+                run.bar.close()
+        run.stats.rows = run.quota.have
+        if run.stats.rows < run.item.target:
+            run.stats.message = "; ".join(dict.fromkeys(run.messages)) or _shortfall(run.stats.failures)
+
+    def _check_language(self, dataset: DatasetSpec) -> None:
+        lang = self.options.language
+        if lang and len(dataset.languages) > 1 and not any(_lang_match(lang, x) for x in dataset.languages):
+            raise ReapOmniError(f"--language {lang} is not one of this dataset's: {', '.join(dataset.languages)}")
+
+    def _run_source(self, run: _DatasetRun, spec: SourceSpec, pool: ThreadPoolExecutor, manifests: ManifestSet) -> None:
+        dataset = run.item.dataset
+        sid = source_id(spec)
+        prefix = sid + "|"
+        source: Source | None = None
+        try:
+            source = self.open_source(spec)
+            unit_list = source.units()
+        except SourceUnavailable as exc:
+            run.stats.failures[exc.reason] += 1
+            run.messages.append(_with_access(str(exc), exc.reason, dataset))
+            self._bytes(run, source)
+            return
+        if not unit_list:
+            run.stats.failures["empty_source"] += 1
+            run.messages.append(f"{describe_source(spec, source)} lists no data files")
+            return
+        run.stats.source = describe_source(spec, source)
+        mine = sum(1 for k in run.progress.keys if k.startswith(prefix))
+        target = run.item.target - (run.quota.have - mine)  # rows this source must hold, credited ones included
+        ctx = UnitContext(
+            source=source,
+            process=lambda cand, text, unit, key: self._process(run, manifests, sid, prefix, cand, text, unit, key),
+            cand_filter=self._filter(dataset, spec),
+            key_prefix=prefix,
+            done_keys=frozenset(run.progress.keys),
+            done_by_unit=run.progress.by_unit,
+            oversample=self.options.oversample,
+            is_full=run.quota.full,
+        )
+        planner = RoundPlanner(order_units(unit_list, self.options.seed, f"{dataset.name}|{sid}"), target,
+                               self.options.spread)  # fmt: skip
+        tasks = planner.first_round()
+        while tasks:
+            results: list[UnitResult] = [f.result() for f in [pool.submit(read_unit, t, ctx) for t in tasks]]
+            for r in results:
+                run.stats.failures.update(r.rejected)
+                if r.error is not None:
+                    run.stats.failures[r.error_reason or "source_error"] += 1
+                    run.messages.append(r.error)
+            if run.quota.full():
+                break
+            tasks = planner.next_round(results)
+        self._bytes(run, source)
+        if not run.quota.full() and not run.messages:
+            run.messages.append(f"{describe_source(spec, source)} gave only {run.quota.have} usable rows "
+                                f"({_shortfall(run.stats.failures)})")  # fmt: skip
+
+    def _bytes(self, run: _DatasetRun, source: Source | None) -> None:
+        if source is not None:
+            with contextlib.suppress(Exception):
+                run.stats.bytes_downloaded += int(source.bytes_read)
+
+    def _filter(self, dataset: DatasetSpec, spec: SourceSpec) -> CandidateFilter:
+        from reap_omni.catalog.text import render_text
+
+        template = getattr(spec, "text_template", None)
+        return CandidateFilter(
+            render=lambda fields: render_text(spec, fields, dataset.name),
+            allow_empty_text=template == "",
+            language=self.options.language if len(dataset.languages) > 1 else None,
+            min_duration=self.options.min_duration,
+            max_duration=self.options.max_duration,
+        )
+
+    def _process(
+        self, run: _DatasetRun, manifests: ManifestSet, sid: str, prefix: str,
+        cand: Candidate, text: str, unit: Unit, key: str,
+    ) -> str:  # fmt: skip
+        dataset = run.item.dataset
+        if run.quota.full():
+            return FULL
+        origin = RowOrigin(row_id(dataset.name, key), key, prefix + unit.key, sid)
+        try:
+            rec = normalize_candidate(cand, text, dataset, origin, self.options)
+        except Rejected as exc:
+            return exc.reason
+        except ReapOmniError:
+            return "invalid_media"
+        except OSError as exc:
+            return "network" if not isinstance(exc, PermissionError) else "write_error"
+        if not run.quota.reserve():
+            for _, path in rec.media_paths():
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            return FULL
+        rec.source = _source_dict(dataset, cand, origin)
+        manifests.append(dataset.modality, rec)
+        with run.lock:
+            run.stats.new_rows += 1
+            run.stats.seconds += rec.duration or 0.0
+        if run.bar is not None:
+            run.bar.update(1)
+        return OK
+
+    # -- reporting ----------------------------------------------------------------------------------
+    def _bar(self, item: PlanItem, initial: int) -> Any:
+        if self.options.quiet or not _isatty(self.err):
+            return None
+        from tqdm import tqdm
+
+        with self._bar_lock:
+            pos = self._bars
+            self._bars += 1
+        return tqdm(total=item.target, initial=min(initial, item.target), desc=item.name, unit="row",
+                    position=pos, leave=True, file=self.err, dynamic_ncols=True)  # fmt: skip
+
+    def _note_resume(self, report: ResumeReport) -> None:
+        if self.options.quiet:
+            return
+        notes = []
+        if report.torn_lines:
+            notes.append(f"cut {report.torn_lines} torn manifest line(s)")
+        if report.dropped_rows:
+            notes.append(f"dropped {report.dropped_rows} row(s)" + (" (--overwrite)" if self.options.overwrite
+                                                                       else " whose media were missing"))
+        if report.stale_temps:
+            notes.append(f"removed {report.stale_temps} temp file(s) of an interrupted run")
+        if report.orphan_media:
+            notes.append(f"removed {report.orphan_media} media file(s) no manifest row refers to")
+        have = sum(p.rows for p in report.datasets.values())
+        if have and not self.options.overwrite:
+            notes.append(f"resuming: {have} row(s) already done")
+        if notes:
+            print("reap-omni: " + "; ".join(notes), file=self.err)
+
+    def _lock_file(self):
+        rows: list[dict[str, Any]] = []
+        for stratum in STRATA:
+            path = self.options.manifest_path(stratum)
+            if path.exists():
+                rows.extend(obj for _, obj in iter_json_objects(path))
+        datasets: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            name = (r.get("source") or {}).get("dataset")
+            if name and name not in datasets:
+                datasets[name] = {"modality": r.get("modality"), "licence": self._licence(name)}
+        for d in self.stats.datasets.values():
+            datasets.setdefault(d.name, {"modality": d.stratum, "licence": self._licence(d.name)})
+            datasets[d.name]["requested"] = d.requested
+        return build_lock(rows, options=self.options.to_lock_dict(), datasets=datasets, licence_of=self._licence)
+
+    def _licence(self, name: str) -> str | None:
+        if name in self._licences:
+            return self._licences[name]
+        lic = None
+        if self.licence_of is not None:
+            lic = self.licence_of(name)
+        else:
+            with contextlib.suppress(Exception):
+                from reap_omni.catalog.registry import get_dataset
+
+                lic = get_dataset(name).licence
+        self._licences[name] = lic  # type: ignore[assignment]
+        return lic
+
+
+def default_opener(options: BuildOptions) -> SourceOpener:
+    """``sources.factory.open_source`` with the token and ``--local-path`` bound."""
+    from reap_omni.sources.factory import open_source
+
+    def opener(spec: SourceSpec) -> Source:
+        kwargs: dict[str, Any] = {"token": options.token}
+        if options.local_path is not None:
+            kwargs["local_path"] = options.local_path
+        return open_source(spec, **kwargs)
+
+    return opener
+
+
+def _source_dict(dataset: DatasetSpec, cand: Candidate, origin: RowOrigin) -> dict[str, Any]:
+    src: dict[str, Any] = {"dataset": dataset.name}
+    if cand.fields.get("id") is not None:
+        src["original_id"] = str(cand.fields["id"])
+    src.update(cand.provenance.to_dict())
+    src.update({"key": origin.key, "unit": origin.unit, "source_id": origin.source_id})
+    if cand.group is not None:
+        src["group"] = str(cand.group)
+    return src
+
+
+def _with_access(message: str, reason: str, dataset: DatasetSpec) -> str:
+    if reason in ("gated", "needs_local_copy") and dataset.access and dataset.access not in message:
+        return f"{message} ({dataset.access})"
+    return message
+
+
+def _shortfall(failures: Counter) -> str:
+    if not failures:
+        return "the source has too few rows"
+    top = ", ".join(f"{k}×{v}" for k, v in failures.most_common(3))
+    return f"rejected or failed: {top}"
+
+
+def _lang_match(a: str, b: str) -> bool:
+    return a.replace("_", "-").lower().split("-")[0] == b.replace("_", "-").lower().split("-")[0]
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _merge_stats(path, current: BuildStats) -> BuildStats:
+    """This run's stats plus earlier runs' entries for datasets it did not touch (stats.json covers the folder)."""
+    import msgspec
+
+    merged = BuildStats(options=current.options)
+    with contextlib.suppress(OSError, msgspec.DecodeError, TypeError, KeyError, AttributeError):
+        old = msgspec.json.decode(Path(path).read_bytes())
+        for name, d in (old.get("datasets") or {}).items():
+            if name not in current.datasets:
+                prev = DatasetStats(name, d["stratum"], d["requested"], rows=d["rows"], new_rows=0,
+                                    seconds=float(d.get("hours", 0)) * 3600,
+                                    failures=Counter(d.get("failures") or {}), source=d.get("source"),
+                                    message=d.get("message"))  # fmt: skip
+                merged.add(prev)
+    for d in current.datasets.values():
+        merged.add(d)
+    return merged
