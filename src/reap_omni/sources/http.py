@@ -1,0 +1,380 @@
+"""The one HTTP client every source uses: retries, Range reads, truncation checks, byte counts, tokens.
+
+Networking concerns live here once so each source kind only says *what* to fetch:
+- retries with exponential backoff on timeouts, dropped connections, 408/429/5xx; ``Retry-After`` is honoured;
+- a body shorter than its ``Content-Length`` is detected and the missing tail refetched with a Range request;
+- every body byte received is counted (``bytes_read``), for stats and the download-efficiency benchmark;
+- the Hub token (``token=``, ``HF_TOKEN`` or the cached ``hf auth login``) is sent only to ``HF_ENDPOINT``'s
+  host, and is redacted from every message we produce;
+- 401/403/404 become ``SourceUnavailable`` with a message that says what the user can do.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from reap_omni.sources.base import SourceUnavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{6,}\b")
+
+
+def hub_endpoint() -> str:
+    """The Hub base URL: ``HF_ENDPOINT`` (a mirror) when set, else huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def find_token(explicit: str | None = None) -> str | None:
+    """The token to send: an explicit one, else ``HF_TOKEN`` or the cached login (via huggingface_hub)."""
+    if explicit:
+        return explicit
+    try:
+        from huggingface_hub import get_token
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        return os.environ.get("HF_TOKEN") or None
+    return get_token()
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with the given secrets and anything shaped like a Hub token replaced by ``***``."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return _TOKEN_RE.sub("hf_***", text)
+
+
+@dataclass(frozen=True)
+class ErrorContext:
+    """What a failing request was for, so the error can name the dataset and the catalog key to change."""
+
+    dataset: str | None = None
+    repo: str | None = None
+    revision: str | None = None
+    file: str | None = None
+
+    def label(self) -> str:
+        return f"dataset {self.dataset!r}" if self.dataset else (self.repo or "source")
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    value = resp.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+class HttpClient:
+    """A ``requests.Session`` with retries, Range reads, byte counting and Hub-aware error messages."""
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        endpoint: str | None = None,
+        retries: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 8.0,
+        max_retry_after: float = 300.0,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ):
+        self.endpoint = (endpoint or hub_endpoint()).rstrip("/")
+        self._token = find_token(token)
+        self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
+        self.max_retry_after, self.timeout, self._sleep = max_retry_after, timeout, sleep
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = "reap-omni (+https://github.com/reap-omni)"
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    # -- accounting ----------------------------------------------------------------------------------
+    @property
+    def bytes_read(self) -> int:
+        return self._bytes
+
+    def count(self, n: int) -> None:
+        with self._lock:
+            self._bytes += n
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self._token)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._token)
+
+    # -- URLs ----------------------------------------------------------------------------------------
+    def resolve_url(self, repo: str, revision: str, path: str) -> str:
+        return f"{self.endpoint}/datasets/{repo}/resolve/{quote(revision, safe='')}/{quote(path)}"
+
+    def api_url(self, repo: str, *parts: str) -> str:
+        return "/".join([f"{self.endpoint}/api/datasets/{repo}", *parts])
+
+    def _headers(self, url: str, extra: dict[str, str] | None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self._token and urlsplit(url).netloc == urlsplit(self.endpoint).netloc:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    # -- requests ------------------------------------------------------------------------------------
+    def _delay(self, attempt: int) -> float:
+        return min(self.max_backoff, self.backoff * (2**attempt))
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        ctx: ErrorContext | None = None,
+        headers: dict[str, str] | None = None,
+        stream: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send a request, retrying transient failures; return a 2xx response or raise ``SourceUnavailable``."""
+        ctx = ctx or ErrorContext()
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.session.request(
+                    method, url, headers=self._headers(url, headers), stream=stream, timeout=self.timeout, **kwargs
+                )
+            except _NETWORK_ERRORS as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                delay = self._delay(attempt)
+            else:
+                if resp.status_code < 400:
+                    return resp
+                if resp.status_code not in RETRY_STATUSES:
+                    resp.close()
+                    raise self._http_error(resp, url, ctx)
+                last = f"HTTP {resp.status_code}"
+                after = _retry_after(resp)
+                delay = min(after, self.max_retry_after) if after is not None else self._delay(attempt)
+                resp.close()
+            if attempt == self.retries:
+                break
+            log.warning("%s: %s for %s; retry %d/%d in %.1fs", ctx.label(), self.redact(last),
+                        self.redact(url), attempt + 1, self.retries, delay)
+            self._sleep(delay)
+        raise SourceUnavailable(
+            f"{ctx.label()}: {self.redact(url)} failed after {self.retries + 1} attempts ({self.redact(last)}); "
+            "check the network or HF_ENDPOINT and retry later",
+            reason="network",
+        )
+
+    def _http_error(self, resp: requests.Response, url: str, ctx: ErrorContext) -> SourceUnavailable:
+        code, err = resp.status_code, resp.headers.get("X-Error-Code", "")
+        who, repo, ep = ctx.label(), ctx.repo, self.endpoint
+        page = f"{ep}/datasets/{repo}" if repo else self.redact(url)
+        is_hub = repo is not None and url.startswith(ep)
+        if code == 401 and err != "RepoNotFound" and is_hub:
+            sent = "the token sent was not accepted" if self._token else "no Hugging Face token was sent"
+            return SourceUnavailable(
+                f"{who}: {repo} is gated or private and {sent} (HTTP 401); run `hf auth login` or set HF_TOKEN, "
+                f"then accept the dataset's terms at {page}",
+                reason="gated",
+            )
+        if code == 403 and is_hub:
+            return SourceUnavailable(
+                f"{who}: your Hugging Face account has no access to {repo} yet (HTTP 403); accept the conditions "
+                f"at {page} (approval may be pending), then retry",
+                reason="gated",
+            )
+        if code in (401, 404) and is_hub:
+            if err == "RevisionNotFound":
+                msg = (f"revision {ctx.revision!r} of {repo} does not exist (HTTP 404); change the source's "
+                       "`revision` in the catalog entry (--source-option revision=...)")
+            elif err == "EntryNotFound":
+                msg = (f"{ctx.file or 'file'} not found in {repo}@{ctx.revision} (HTTP 404); change the source's "
+                       "`files`/`metadata` in the catalog entry")
+            else:
+                msg = (f"dataset repo {repo} not found on {ep} (HTTP {code}; private repos need `hf auth login`); "
+                       "check the id or change the source's `repo`/`fallback_repos` (--source-option repo=...)")
+            return SourceUnavailable(f"{who}: {msg}", reason="not_found")
+        if code == 404:
+            return SourceUnavailable(
+                f"{who}: {self.redact(url)} not found (HTTP 404); change the source's `url` in the catalog entry",
+                reason="not_found",
+            )
+        if code in (401, 403):
+            return SourceUnavailable(f"{who}: {self.redact(url)} refused access (HTTP {code})", reason="gated")
+        return SourceUnavailable(f"{who}: {self.redact(url)} answered HTTP {code}", reason="network")
+
+    def get_json(self, url: str, *, ctx: ErrorContext | None = None, **kwargs: Any) -> Any:
+        resp = self.request("GET", url, ctx=ctx, stream=False, **kwargs)
+        self.count(len(resp.content))
+        return resp.json()
+
+    def get_pages(self, url: str, *, ctx: ErrorContext | None = None, params: dict | None = None) -> Iterator[Any]:
+        """Items of a paginated JSON list (the Hub's ``Link: <...>; rel="next"`` cursor pagination)."""
+        next_url: str | None = url
+        while next_url:
+            resp = self.request("GET", next_url, ctx=ctx, stream=False, params=params)
+            self.count(len(resp.content))
+            yield from resp.json()
+            next_url, params = resp.links.get("next", {}).get("url"), None
+
+    def head_size(self, url: str, *, ctx: ErrorContext | None = None) -> int | None:
+        """The size of a remote file from a HEAD request (None when the server does not say)."""
+        resp = self.request("HEAD", url, ctx=ctx, stream=False, allow_redirects=True)
+        value = resp.headers.get("X-Linked-Size") or resp.headers.get("Content-Length")
+        return int(value) if value and value.isdigit() else None
+
+    def get_bytes(self, url: str, start: int | None = None, end: int | None = None, *,
+                  ctx: ErrorContext | None = None) -> bytes:
+        """The whole body, or bytes [start, end) with a Range request; short bodies are completed by refetching."""
+        buf = bytearray()
+        attempts = 0
+        while True:
+            pos = (start or 0) + len(buf)
+            if end is not None and pos >= end:
+                return bytes(buf)
+            headers = {}
+            if pos > 0 or end is not None:
+                headers["Range"] = f"bytes={pos}-" + (str(end - 1) if end is not None else "")
+            resp = self.request("GET", url, ctx=ctx, headers=headers)
+            expected = _expected_length(resp, pos, end)
+            skip = pos if resp.status_code == 200 and pos > 0 else 0  # server ignored the Range header
+            got = 0
+            try:
+                for chunk in resp.raw.stream(1 << 16, decode_content=False):
+                    self.count(len(chunk))
+                    if skip:
+                        cut = min(skip, len(chunk))
+                        chunk, skip = chunk[cut:], skip - cut
+                    if end is not None:
+                        chunk = chunk[: max(0, end - pos - got)]
+                    buf += chunk
+                    got += len(chunk)
+            except _NETWORK_ERRORS + _urllib3_errors() as exc:
+                log.warning("%s: transfer of %s cut after %d bytes (%s); refetching the rest",
+                            (ctx or ErrorContext()).label(), self.redact(url), got, type(exc).__name__)
+            finally:
+                resp.close()
+            if expected is None or got >= expected:
+                return bytes(buf)
+            attempts += 1
+            if attempts > self.retries:
+                raise SourceUnavailable(
+                    f"{(ctx or ErrorContext()).label()}: {self.redact(url)} kept ending early "
+                    f"({got} of {expected} bytes) after {attempts} attempts; retry later",
+                    reason="network",
+                )
+            self._sleep(self._delay(attempts - 1))
+
+    def open_stream(self, url: str, *, ctx: ErrorContext | None = None) -> ResumableStream:
+        """A sequential file object over the body that resumes with a Range request when a transfer is cut."""
+        return ResumableStream(self, url, ctx or ErrorContext())
+
+
+def _urllib3_errors() -> tuple[type[BaseException], ...]:
+    import urllib3.exceptions as e
+
+    return (e.ProtocolError, e.ReadTimeoutError, e.IncompleteRead)
+
+
+def _expected_length(resp: requests.Response, pos: int, end: int | None) -> int | None:
+    """Bytes the caller should receive from this response, from Content-Range/Content-Length."""
+    if resp.status_code == 206:
+        m = re.match(r"bytes (\d+)-(\d+)/", resp.headers.get("Content-Range", ""))
+        if m:
+            return int(m.group(2)) - int(m.group(1)) + 1
+    length = resp.headers.get("Content-Length")
+    if length is None or not length.isdigit():
+        return None
+    total = int(length)
+    if resp.status_code == 200:
+        stop = total if end is None else min(end, total)
+        return max(0, stop - pos)
+    return total
+
+
+class ResumableStream(io.RawIOBase):
+    """Read-only, forward-only body of a GET; a cut transfer is resumed from the current offset."""
+
+    def __init__(self, client: HttpClient, url: str, ctx: ErrorContext):
+        super().__init__()
+        self.client, self.url, self.ctx = client, url, ctx
+        self.pos = 0
+        self.total: int | None = None
+        self._resp: requests.Response | None = None
+        self._failures = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _open(self) -> None:
+        headers = {"Range": f"bytes={self.pos}-"} if self.pos else {}
+        resp = self.client.request("GET", self.url, ctx=self.ctx, headers=headers)
+        if self.pos and resp.status_code == 200:
+            resp.close()
+            raise SourceUnavailable(
+                f"{self.ctx.label()}: {self.client.redact(self.url)} was cut at byte {self.pos} and the server "
+                "does not support resuming (no Range support); retry later",
+                reason="network",
+            )
+        length = resp.headers.get("Content-Length")
+        if self.total is None and length and length.isdigit():
+            self.total = self.pos + int(length)
+        self._resp = resp
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        while True:
+            if self.total is not None and self.pos >= self.total:
+                return 0
+            if self._resp is None:
+                self._open()
+            try:
+                data = self._resp.raw.read(len(view), decode_content=False)  # type: ignore[union-attr]
+            except _NETWORK_ERRORS + _urllib3_errors():
+                data = None
+            if data:
+                n = len(data)
+                view[:n] = data
+                self.pos += n
+                self.client.count(n)
+                return n
+            if self.total is None and data == b"":
+                return 0  # no length known: a clean end of body is the end
+            self._reset()
+            self._failures += 1
+            if self._failures > self.client.retries:
+                raise SourceUnavailable(
+                    f"{self.ctx.label()}: {self.client.redact(self.url)} kept ending early at byte {self.pos} "
+                    f"of {self.total}; retry later",
+                    reason="network",
+                )
+            log.warning("%s: stream %s cut at byte %d; resuming", self.ctx.label(), self.client.redact(self.url),
+                        self.pos)
+            self.client._sleep(self.client._delay(self._failures - 1))
+
+    def _reset(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
+            self._resp = None
+
+    def close(self) -> None:
+        self._reset()
+        super().close()
