@@ -32,7 +32,7 @@ TRANSCRIPT_EXTS = (".txt", ".lab")
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
 #: metadata columns tried, in order, for the text when --text-key is not given
 TEXT_KEYS = ("text", "transcription", "sentence", "caption", "transcript")
-SPLIT_NAMES = frozenset({"train", "test", "validation", "valid", "dev", "eval"})
+SPLIT_NAMES = frozenset({"train", "test", "validation", "valid", "val", "dev", "eval"})
 
 @dataclass
 class _Meta:
