@@ -397,6 +397,16 @@ class CommonVoiceLayout(Layout):
                       group=rec.get("client_id"))  # fmt: skip
 
 
+def caption_window(captions: dict[str, Any], window_s: float) -> dict[str, Any]:
+    """HowTo100M: a ``window_s`` window from the first caption, with the text of the captions overlapping it."""
+    starts, ends, texts = captions.get("start", []), captions.get("end", []), captions.get("text", [])
+    w0 = float(starts[0]) if starts else 0.0
+    w1 = w0 + window_s
+    parts = [str(t).strip() for s, e, t in zip(starts, ends, texts, strict=False) if float(e) > w0 and float(s) < w1]
+    w1 = min(w1, max((float(e) for e in ends), default=w1))
+    return {"text": " ".join(p for p in parts if p), "start": w0, "end": w1}
+
+
 def _video_index(root: Path) -> dict[str, Path]:
     """Video files anywhere under ``root`` by stem (``<video_id>.mp4``), for id-joined layouts."""
     out: dict[str, Path] = {}
@@ -476,15 +486,7 @@ class HowTo100MLayout(Layout):
     def rows(self, root: Path, unit: Unit, options: dict[str, Any]) -> Iterator[Row]:
         vid = unit.info["video_id"]
         cap = self._captions(root)[vid]
-        window = float(options.get("window_s", 30))
-        starts, ends, texts = cap.get("start", []), cap.get("end", []), cap.get("text", [])
-        w0 = float(starts[0]) if starts else 0.0
-        w1 = w0 + window
-        parts = [
-            str(t).strip() for s, e, t in zip(starts, ends, texts, strict=False) if float(e) > w0 and float(s) < w1
-        ]
-        w1 = min(w1, max((float(e) for e in ends), default=w1))
-        raw = {"video_id": vid, "text": " ".join(p for p in parts if p), "start": w0, "end": w1}
+        raw = {"video_id": vid, **caption_window(cap, float(options.get("window_s", 30)))}
         media = self.cached("videos", lambda: _video_index(root))[vid]
         yield Row(key=vid, raw=raw, media=media, group=vid)
 
