@@ -9,6 +9,7 @@ from reap_omni.build.options import BuildOptions, MediaOptions
 from reap_omni.build.plan import per_dataset_plan
 from reap_omni.build.runner import BuildRunner
 from reap_omni.catalog.spec import SourceSpec
+from reap_omni.errors import ReapOmniError
 from reap_omni.manifest.lock import read_lock
 from reap_omni.manifest.record import iter_records
 from reap_omni.media.probe import probe
@@ -155,3 +156,35 @@ def test_audio_formats(tmp_path, fmt, ext):
     _, _, _, opts = build(tmp_path, [dataset()], {"org/toy": MemorySource(SPEC)}, samples=2,
                           media=MediaOptions(audio_format=fmt))
     assert all(r.audio.endswith(ext) for r in rows(opts))
+
+
+def test_from_lock_rebuilds_the_same_rows_at_the_locked_revision(tmp_path):
+    from reap_omni.build.locked import media_differences, selection_from_lock
+    from reap_omni.build.runner import source_id
+    from reap_omni.manifest.jsonl import iter_json_objects
+
+    ds = dataset()
+    _, _, _, opts = build(tmp_path / "a", [ds], {"org/toy": MemorySource(SPEC)}, samples=5, seed=11)
+    lock = read_lock(opts.calibration_dir / "manifest.lock.json")
+    plan, selection, errors = selection_from_lock(lock, {"toy": ds}.get, source_id)
+    assert errors == {} and [(p.name, p.target) for p in plan] == [("toy", 5)]
+    opened = []
+
+    def opener(spec):
+        opened.append(spec.revision)
+        return MemorySource(spec)
+
+    opts2 = BuildOptions(output=tmp_path / "b" / "out", samples=5, quiet=True)  # seed 0: the lock decides
+    runner = BuildRunner(opts2, opener, out=io.StringIO(), err=io.StringIO(), selection=selection)
+    runner.run(plan)
+    runner.finish()
+    assert sorted(r.id for r in rows(opts2)) == sorted(r.id for r in rows(opts))
+    assert opened == [MemorySource(SPEC).revision]
+    rebuilt = [o for _, o in iter_json_objects(opts2.manifest_path("audio"))]
+    assert media_differences(lock, rebuilt) == []
+
+    def gone(name):
+        raise ReapOmniError(f"unknown dataset {name!r}")
+
+    plan, _, errors = selection_from_lock(lock, gone, source_id)
+    assert plan == [] and "unknown dataset" in errors["toy"]

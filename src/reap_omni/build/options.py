@@ -47,6 +47,7 @@ class BuildOptions:
     quiet: bool = False
     token: str | None = field(default=None, repr=False)  # never printed nor written to the lock
     local_path: Path | None = None
+    opt_in: bool = False  # also try sources the catalog keeps opt-in (YouTube, mirrors with licence risk)
     media: MediaOptions = field(default_factory=MediaOptions)
 
     def __post_init__(self) -> None:

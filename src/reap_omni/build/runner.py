@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from reap_omni.build.locked import LockedSource
 from reap_omni.build.normalize import Rejected, RowOrigin, normalize_candidate
 from reap_omni.build.options import STRATA, BuildOptions
 from reap_omni.build.plan import PlanItem
@@ -103,12 +104,14 @@ class BuildRunner:
         out: IO[str] | None = None,
         err: IO[str] | None = None,
         licence_of: Callable[[str], str | None] | None = None,
+        selection: dict[str, dict[str, LockedSource]] | None = None,
     ):
         self.options = options
         self.open_source = open_source or default_opener(options)
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.licence_of = licence_of
+        self.selection = selection  # --from-lock: dataset -> source id -> the exact units and keys to fetch
         self.stats = BuildStats(options=options.to_lock_dict())
         self._licences: dict[str, str] = {}
         self._bar_lock = threading.Lock()
@@ -157,7 +160,10 @@ class BuildRunner:
         try:
             if not run.quota.full():
                 self._check_language(run.item.dataset)
-                for spec in run.item.dataset.sources:
+                specs = self.sources_for(run.item.dataset)
+                if not specs:
+                    raise ReapOmniError(_no_source_message(run.item.dataset))
+                for spec in specs:
                     self._run_source(run, spec, units, manifests)
                     if run.quota.full():
                         break
@@ -170,6 +176,18 @@ class BuildRunner:
         run.stats.rows = run.quota.have
         if run.stats.rows < run.item.target:
             run.stats.message = "; ".join(dict.fromkeys(run.messages)) or _shortfall(run.stats.failures)
+
+    def sources_for(self, dataset: DatasetSpec) -> list[SourceSpec]:
+        """The sources to try, in order: locked ones for ``--from-lock``; else the catalog's, without opt-in
+        routes unless ``--opt-in``, and with local sources first when ``--local-path`` is given."""
+        if self.selection is not None:
+            return [sel.spec for sel in self.selection.get(dataset.name, {}).values()]
+        specs = [s for s in dataset.sources if self.options.opt_in or not s.opt_in]
+        if self.options.local_path is not None:
+            specs.sort(key=lambda s: s.kind != "local")
+        else:
+            specs = [s for s in specs if s.kind != "local" or s.options.get("path")]
+        return specs
 
     def _check_language(self, dataset: DatasetSpec) -> None:
         lang = self.options.language
@@ -206,9 +224,19 @@ class BuildRunner:
             oversample=self.options.oversample,
             is_full=run.quota.full,
         )
-        planner = RoundPlanner(order_units(unit_list, self.options.seed, f"{dataset.name}|{sid}"), target,
-                               self.options.spread)  # fmt: skip
-        tasks = planner.first_round()
+        locked = self.selection.get(dataset.name, {}).get(sid) if self.selection is not None else None
+        if locked is not None:
+            ctx.only_keys = frozenset(k for keys in locked.units.values() for k in keys)
+            planner = None
+            tasks, missing = locked.tasks(unit_list, prefix)
+            if missing:
+                run.stats.failures["unit_missing"] += len(missing)
+                run.messages.append(f"{describe_source(spec, source)} no longer has {', '.join(missing[:3])}"
+                                    + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))  # fmt: skip
+        else:
+            planner = RoundPlanner(order_units(unit_list, self.options.seed, f"{dataset.name}|{sid}"), target,
+                                   self.options.spread)  # fmt: skip
+            tasks = planner.first_round()
         while tasks:
             results: list[UnitResult] = [f.result() for f in [pool.submit(read_unit, t, ctx) for t in tasks]]
             for r in results:
@@ -216,7 +244,7 @@ class BuildRunner:
                 if r.error is not None:
                     run.stats.failures[r.error_reason or "source_error"] += 1
                     run.messages.append(r.error)
-            if run.quota.full():
+            if run.quota.full() or planner is None:
                 break
             tasks = planner.next_round(results)
         self._bytes(run, source)
@@ -355,6 +383,17 @@ def _source_dict(dataset: DatasetSpec, cand: Candidate, origin: RowOrigin) -> di
     if cand.group is not None:
         src["group"] = str(cand.group)
     return src
+
+
+def _no_source_message(dataset: DatasetSpec) -> str:
+    kinds = {s.kind for s in dataset.sources}
+    hints = []
+    if "local" in kinds:
+        hints.append("pass --local-path DIR pointing at your licensed copy")
+    if any(s.opt_in for s in dataset.sources):
+        hints.append("or allow opt-in sources with --opt-in")
+    note = f" ({dataset.access})" if dataset.access else ""
+    return f"no automatic source{note}: " + (" ".join(hints) if hints else "see `reap-omni list --all`")
 
 
 def _with_access(message: str, reason: str, dataset: DatasetSpec) -> str:

@@ -165,6 +165,7 @@ class UnitContext:
     done_by_unit: Counter = field(default_factory=Counter)
     oversample: float = 2.0
     is_full: Callable[[], bool] = lambda: False
+    only_keys: frozenset[str] | None = None  # --from-lock: other candidates are passed over silently
 
 
 def read_unit(task: UnitTask, ctx: UnitContext) -> UnitResult:
@@ -185,6 +186,8 @@ def read_unit(task: UnitTask, ctx: UnitContext) -> UnitResult:
         for cand in stream:
             scanned += 1
             full_key = ctx.key_prefix + cand.key
+            if ctx.only_keys is not None and full_key not in ctx.only_keys:
+                continue
             if full_key in ctx.done_keys:
                 res.good += 1
                 res.credited += 1
