@@ -81,7 +81,6 @@ COMMON_VOICE = DatasetSpec(
             "common_voice",
             "Extracted Common Voice tarball: <lang>/{test,dev,train}.tsv (column path) + <lang>/clips/*.mp3. "
             "Point options.path at the directory.",
-            columns={"audio": "path", "text": "sentence", "group": "client_id", "lang": "locale"},
             language="en",
             split="test",
         ),
@@ -146,12 +145,13 @@ GIGASPEECH = DatasetSpec(
             columns={"audio": "audio", "text": "text", "id": "segment_id", "group": "audio_id"},
             text_cleaner="gigaspeech",
             verified=False,
-            note="Mirror; config 'dev' exists, its split name is unverified (change split if listing differs).",
+            note="Ungated mirror of a gated corpus: GigaSpeech's non-commercial terms still apply. Config 'dev' "
+            "exists; its split name is unverified (change split if the listing differs).",
         ),
         local(
             "gigaspeech",
             "Official decrypted release: GigaSpeech.json + audio/. Point options.path at it.",
-            columns={"text": "text_tn", "id": "sid", "group": "aid"},
+            text_cleaner="gigaspeech",
         ),
     ),
 )
@@ -190,6 +190,7 @@ VOXPOPULI = DatasetSpec(
             config="en",
             split="test",
             columns={"audio": "audio", "text": "normalized_text", "id": "audio_id", "group": "speaker_id"},
+            options={"optional_columns": ["id", "group"]},
             verified=False,
             note="Auto-converted parquet (<lang>/<split>/, partial for big languages); column names unverified.",
         ),
@@ -238,7 +239,6 @@ WENETSPEECH = DatasetSpec(
             "wenetspeech",
             "Official release decrypted with openssl aes-256-cbc -d -pbkdf2: WenetSpeech.json + audio/. "
             "Point options.path at it.",
-            columns={"text": "text", "id": "sid"},
             subset="TEST_NET",
         ),
     ),

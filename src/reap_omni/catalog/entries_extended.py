@@ -68,7 +68,9 @@ MLS = DatasetSpec(
             config="german",
             split="test",
             columns={"audio": "audio", "text": "transcript", "id": "original_path", "group": "speaker_id"},
-            note="Configs are language names (german, french, ...); splits train, dev, test, 9_hours, 1_hours.",
+            options={"optional_columns": ["group"]},
+            note="speaker_id is unverified and optional. Configs are language names (german, french, ...); splits "
+            "train, dev, test, 9_hours, 1_hours.",
         ),
         SourceSpec(
             kind="hf_parquet",
@@ -249,10 +251,11 @@ CLOTHO = DatasetSpec(
             note="Unofficial parquet (~2.2 GB); split and column names unverified (set split / columns.text).",
         ),
         local(
-            "clotho",
-            "Zenodo v2.1 (record 4783391): extract clotho_audio_evaluation.7z (7z cannot be streamed) next to "
-            "clotho_captions_evaluation.csv (file_name, caption_1..caption_5); point options.path at it.",
-            columns={"audio": "file_name", "text": "caption_1"},
+            "folder",
+            "Zenodo v2.1 (record 4783391): extract clotho_audio_evaluation.7z (7z cannot be streamed) and save "
+            "clotho_captions_evaluation.csv (file_name, caption_1..caption_5) as metadata.csv next to the WAVs; "
+            "point options.path at that folder.",
+            columns={"text": "caption_1"},
         ),
     ),
 )
@@ -379,7 +382,6 @@ KESPEECH = DatasetSpec(
         local(
             "kespeech",
             "Kaldi directories Tasks/ASR/<part>/{wav.scp,text,utt2spk,utt2subdialect}.",
-            columns={"text": "text", "group": "utt2spk"},
             text_cleaner="kespeech",
         ),
     ),
@@ -552,9 +554,11 @@ TVQA = DatasetSpec(
             note="MVBench's episodic_reasoning clips (3 fps segments, no audio expected); gating unverified.",
         ),
         local(
-            "tvqa",
-            "Official frames/videos plus tvqa_qa_release (qid, q, a0..a4, answer_idx, ts, vid_name).",
+            "folder",
+            "Your licensed TVQA clips as a videofolder: <clip>.mp4 files plus metadata.jsonl rows with file_name, "
+            "q, a0..a4 and answer_idx (from tvqa_qa_release); point options.path at it.",
             columns={"question": "q", "options": "a0,a1,a2,a3,a4", "answer": "answer_idx"},
+            text_template="{question} {options} Answer: {answer}",
         ),
     ),
 )
@@ -571,13 +575,20 @@ EGO4D = DatasetSpec(
     licence="Ego4D licence agreement",
     homepage="https://ego4d-data.org/",
     gated=True,
-    access="Sign the Ego4D licence, download clips with the ego4d CLI (--datasets clips), then point "
-    "options.path at the output directory.",
-    access_zh="签署 Ego4D 许可协议，用 ego4d 命令行工具下载 clips，然后用 options.path 指向输出目录。",
+    access="Sign the Ego4D licence, download clips with the ego4d CLI (--datasets clips), write a metadata.jsonl "
+    "(file_name, text) next to the clips, then point options.path at that folder.",
+    access_zh="签署 Ego4D 许可协议，用 ego4d 命令行工具下载 clips，在片段旁写 metadata.jsonl（file_name、text），"
+    "然后用 options.path 指向该目录。",
     languages=("en",),
     extended=True,
-    sources=(local("ego4d", "Output of the ego4d CLI (clips/ plus narration JSON); TB-sized in full.",
-                   window_s=30),),
+    sources=(
+        local(
+            "folder",
+            "Ego4D clips downloaded with the ego4d CLI, as a videofolder: the clip files plus metadata.jsonl rows "
+            "with file_name and text (a narration from the narration JSON); point options.path at it.",
+            window_s=30,
+        ),
+    ),
 )
 
 ACTIVITYNET_CAPTIONS = DatasetSpec(
@@ -778,13 +789,19 @@ AVSD = DatasetSpec(
     licence="DSTC7 registration; Charades terms",
     homepage="https://github.com/hudaAlamri/DSTC7-AVSD",
     gated=True,
-    access="Register for DSTC7-AVSD to get {train,valid,test}_set4DSTC7-AVSD.json, download Charades videos, "
-    "and point options.path at both.",
-    access_zh="注册 DSTC7-AVSD 获取 {train,valid,test}_set4DSTC7-AVSD.json，并下载 Charades 视频，用 options.path "
-    "指向二者。",
+    access="Register for DSTC7-AVSD to get {train,valid,test}_set4DSTC7-AVSD.json, download the Charades videos, "
+    "write a metadata.jsonl (file_name, text) next to them, and point options.path at that folder.",
+    access_zh="注册 DSTC7-AVSD 获取 {train,valid,test}_set4DSTC7-AVSD.json，下载 Charades 视频，在视频旁写 "
+    "metadata.jsonl（file_name、text），并用 options.path 指向该目录。",
     languages=("en",),
     extended=True,
-    sources=(local("avsd", "Dialog JSON plus Charades <id>.mp4 files; text is the dialog's caption or summary."),),
+    sources=(
+        local(
+            "folder",
+            "A videofolder of Charades <id>.mp4 files plus metadata.jsonl rows with file_name and text (the dialog's "
+            "caption or summary from the DSTC7-AVSD JSON); point options.path at it.",
+        ),
+    ),
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (

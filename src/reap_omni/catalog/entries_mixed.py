@@ -53,7 +53,7 @@ LRS2 = DatasetSpec(
     task="asr",
     description_en="BBC television sentences for audio-visual speech recognition (lip reading).",
     description_zh="BBC 电视节目句子，用于音视频语音识别（唇读）。",
-    scale="thousands of sentences",
+    scale="1000s of sentences",
     licence="BBC R&D agreement, academic non-commercial",
     homepage="https://www.robots.ox.ac.uk/~vgg/data/lip_reading/lrs2.html",
     gated=True,
@@ -67,7 +67,6 @@ LRS2 = DatasetSpec(
             "lrs2",
             "Layout main/<video_id>/<NNNNN>.mp4 + <NNNNN>.txt; the transcript is the 'Text:' line (format "
             "unverified).",
-            columns={"text": "Text", "group": "video_id"},
         ),
     ),
 )
@@ -81,7 +80,7 @@ LRS3 = DatasetSpec(
     task="asr",
     description_en="TED/TEDx talk sentences for audio-visual speech recognition.",
     description_zh="TED/TEDx 演讲句子，用于音视频语音识别。",
-    scale="thousands of sentences",
+    scale="1000s of sentences",
     licence="TED terms; official download withdrawn",
     homepage="https://www.robots.ox.ac.uk/~vgg/data/lip_reading/lrs3.html",
     gated=True,
@@ -93,7 +92,6 @@ LRS3 = DatasetSpec(
         local(
             "lrs3",
             "Layout {pretrain,trainval,test}/<youtube_id>/<NNNNN>.mp4 + .txt.",
-            columns={"text": "Text", "group": "youtube_id"},
         ),
     ),
 )
@@ -119,7 +117,6 @@ HOW2 = DatasetSpec(
         local(
             "how2",
             "Videos named <video_id>.mp4 plus the text.en / segments files joined by video id.",
-            columns={"text": "text", "group": "video_id", "start": "start", "end": "end"},
         ),
     ),
 )
@@ -162,7 +159,7 @@ AUDIOSET = DatasetSpec(
             "audioset",
             "Local clips named <YTID>_<start>.mp4 (or <YTID>.mp4) plus eval_segments.csv and "
             "class_labels_indices.csv. Point options.path at them.",
-            columns={"label": "positive_labels", "group": "YTID"},
+            text_template="the sound of {label}",
         ),
     ),
 )
@@ -274,7 +271,6 @@ HOWTO100M = DatasetSpec(
         local(
             "howto100m",
             "Local videos <video_id>.mp4 plus caption.json {video_id: {text[], start[], end[]}}.",
-            columns={"text": "text", "group": "video_id"},
             window_s=30,
         ),
     ),

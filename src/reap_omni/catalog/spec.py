@@ -49,12 +49,23 @@ Kind-specific ``options`` keys used by the entries (each reader documents what i
 * hf_parquet: ``files`` empty means resolve ``config``/``split`` like ``datasets`` does (card ``configs:``
   data_files, then ``<config>/<split>/*.parquet``, ``<config>/partial-<split>/``, ``*-<split>-*.parquet``);
   list the branch at run time, never hard-code ``refs/convert/parquet`` file names;
+* archives, more: ``member_glob`` (members to take when there is no metadata, VoxCeleb), ``csv_header``
+  (column names of a header-less CSV), ``tar_modes`` (tarfile modes to try, ``["r|gz", "r|"]``),
+  ``metadata_fallback_repos`` / ``metadata_revision`` (where ``metadata`` lives when not beside the media),
+  ``label_names_url`` (id -> name table for labels); ``metadata_format`` may also be ``"howto100m_captions"``;
+* local: ``path`` (the user's copy), ``layout`` (importer name when not ``adapter``), ``split`` / ``subset`` /
+  ``language`` (which part of the corpus); importers bring default column maps, ``columns`` overrides them;
 * any kind: ``filter`` ({column: value} equality filter on source rows), ``window_s`` (cut long videos to
-  this many seconds around ``start``), ``json_items`` (key of the list inside a JSON annotation file).
+  this many seconds around ``start``), ``json_items`` (key of the list inside a JSON annotation file),
+  ``optional_columns`` (extra fields, beyond the always-optional ones, whose absence is not an error).
+
+``column_names`` and ``extract_field`` implement the value syntax, so every reader agrees on it.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -131,6 +142,39 @@ class DatasetSpec(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True)
     substitutes: tuple[str, ...] = ()
     note: str = ""  # dataset-level caveat shown in docs and when every source fails
     note_zh: str = ""
+
+
+_INDEXED = re.compile(r"^(?P<col>.+)\[(?P<idx>-?\d+)\]$")
+
+
+def column_names(value: str) -> list[str]:
+    """Source columns a mapping value reads: ``"a,b"`` -> ``["a", "b"]``, ``"enCap[0]"`` -> ``["enCap"]``."""
+    out = []
+    for part in value.split(","):
+        part = part.strip()
+        m = _INDEXED.match(part)
+        out.append(m.group("col") if m else part)
+    return [p for p in out if p]
+
+
+def extract_field(row: Mapping[str, Any], value: str) -> Any:
+    """The value a mapping reads from ``row`` (``KeyError`` naming the column when it is absent).
+
+    ``"col"`` -> ``row["col"]``; ``"a,b"`` -> ``[row["a"], row["b"]]`` (``None`` entries dropped);
+    ``"col[i]"`` -> ``row["col"][i]`` (``None`` when the list is shorter).
+    """
+    if "," in value:
+        items = [extract_field(row, part.strip()) for part in value.split(",") if part.strip()]
+        return [item for item in items if item is not None]
+    m = _INDEXED.match(value)
+    if m:
+        seq = row[m.group("col")]
+        idx = int(m.group("idx"))
+        try:
+            return seq[idx] if seq is not None else None
+        except (IndexError, TypeError, KeyError):
+            return None
+    return row[value]
 
 
 def mismatch_message(dataset: str, key: str, assumed: Any, found: Any, source_index: int = 0) -> str:
