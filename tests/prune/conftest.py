@@ -33,7 +33,7 @@ def manifests(tmp_path_factory) -> dict[str, Path]:
     rows: dict[str, list[dict]] = {"audio": [], "video": [], "mixed": []}
     for i in range(2):
         a = make_audio(root / f"a{i}.wav", seconds=1.0 + 0.5 * i, fmt="wav", freq=300.0 + 200 * i, seed=i)
-        v = make_video(root / f"v{i}.mp4", seconds=1.0, with_audio=False, seed=i)
+        v = make_video(root / f"v{i}.mp4", seconds=1.0 + i, with_audio=False, seed=i)
         m = make_video(root / f"m{i}.mp4", seconds=1.0 + i, with_audio=True, seed=10 + i)
         assert a and v and m
         rows["audio"].append({"id": f"a{i}", "modality": "audio", "audio": str(root / f"a{i}.wav"),
@@ -43,3 +43,12 @@ def manifests(tmp_path_factory) -> dict[str, Path]:
         rows["mixed"].append({"id": f"m{i}", "modality": "mixed", "video": str(root / f"m{i}.mp4"),
                               "has_audio": True, "text": "a pattern with a tone"})
     return {k: _write_manifest(root / f"{k}.jsonl", v) for k, v in rows.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_ckpt):
+    """The tiny checkpoint loaded in float32 (full model) and its processor."""
+    from transformers import AutoProcessor, Qwen3OmniMoeForConditionalGeneration
+
+    model = Qwen3OmniMoeForConditionalGeneration.from_pretrained(tiny_ckpt, dtype="float32").eval()
+    return model, AutoProcessor.from_pretrained(tiny_ckpt)

@@ -54,6 +54,15 @@ def component_text_config(cfg: dict[str, Any], component: str) -> dict[str, Any]
     return sub["text_config"]
 
 
+def experts_key(text_cfg: dict[str, Any]) -> str:
+    """The config key holding the expert count: ``num_experts`` (the Instruct checkpoint), or
+    ``num_local_experts`` (how transformers 5.x serialises the talker's text config)."""
+    for key in ("num_experts", "num_local_experts"):
+        if key in text_cfg:
+            return key
+    raise ReapOmniError("the component's text config has no num_experts: it has no MoE layers to prune")
+
+
 def checkpoint_prefix(cfg: dict[str, Any], component: str) -> str:
     """Key prefix of the component's weights in the safetensors files."""
     return "" if cfg["model_type"] == "qwen3_omni_moe_thinker" else f"{component}."

@@ -14,7 +14,13 @@ from typing import Any
 
 from reap_omni.errors import ReapOmniError
 from reap_omni.prune.inputs import STRATUM_FLAGS, InputOptions, Sample, iter_batches, load_samples
-from reap_omni.prune.model_io import component_text_config, find_moe_blocks, load_for_scoring, read_config
+from reap_omni.prune.model_io import (
+    component_text_config,
+    experts_key,
+    find_moe_blocks,
+    load_for_scoring,
+    read_config,
+)
 from reap_omni.prune.scores import (
     STRATA,
     Scores,
@@ -58,7 +64,7 @@ def moe_layers_from_config(text_cfg: dict[str, Any]) -> list[int]:
     n = int(text_cfg.get("num_hidden_layers", 0))
     step = int(text_cfg.get("decoder_sparse_step", 1) or 1)
     dense = set(text_cfg.get("mlp_only_layers") or [])
-    if int(text_cfg.get("num_experts", 0) or 0) <= 0:
+    if int(text_cfg.get("num_experts", text_cfg.get("num_local_experts", 0)) or 0) <= 0:
         return []
     return [i for i in range(n) if i not in dense and (i + 1) % step == 0]
 
@@ -71,7 +77,7 @@ def run_prune(opts: PruneOptions, log: Callable[[str], None] | None = None) -> d
     layers = moe_layers_from_config(text_cfg)
     if not layers:
         raise ReapOmniError(f"{opts.model_path}: the {opts.component} has no MoE layers: nothing to prune")
-    n_exp, top_k = int(text_cfg["num_experts"]), int(text_cfg["num_experts_per_tok"])
+    n_exp, top_k = int(text_cfg[experts_key(text_cfg)]), int(text_cfg["num_experts_per_tok"])
     k = num_kept(opts.retention_rate, n_exp, top_k)
     _check_output(opts)
 

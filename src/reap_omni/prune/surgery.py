@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.prune.model_io import checkpoint_prefix, component_text_config, read_config
+from reap_omni.prune.model_io import checkpoint_prefix, component_text_config, experts_key, read_config
 from reap_omni.prune.st_stream import Piece, TensorInfo, read_header, write_shard
 
 INDEX_NAME = "model.safetensors.index.json"
@@ -134,7 +134,7 @@ def prune_checkpoint(
     src, out = Path(model_dir), Path(output_dir)
     cfg = read_config(src)
     text_cfg = component_text_config(cfg, component)
-    num_experts = int(text_cfg["num_experts"])
+    num_experts = int(text_cfg[experts_key(text_cfg)])
     kept = {int(layer): sorted(int(e) for e in ids) for layer, ids in kept.items()}
     k = len(next(iter(kept.values())))
     if out.exists() and os.path.realpath(out) == os.path.realpath(src):
@@ -184,8 +184,9 @@ def _write(src, tmp, plans, shards, cfg, text_cfg, k, dropped, add_files) -> Sur
     if len(shards) > 1:
         index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
         (tmp / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
-    old_experts = int(text_cfg["num_experts"])
-    text_cfg["num_experts"] = k
+    key = experts_key(text_cfg)
+    old_experts = int(text_cfg[key])
+    text_cfg[key] = k
     (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     bytes_in = 0
     for f in sorted(src.iterdir()):

@@ -1,0 +1,73 @@
+"""``reap-omni prune``: REAP-OMNI expert pruning (needs the ``[prune]`` extra; torch is imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from reap_omni.errors import ReapOmniError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prune",
+        help="score MoE experts on audio/video/mixed calibration sets and write a pruned checkpoint",
+        description="REAP-OMNI: A = S1 + lambda*ReLU(S3 - beta*S2) per expert; keep the top retention-rate "
+        "fraction in every MoE layer and write a pruned Hugging Face checkpoint.",
+    )
+    p.add_argument("--model-path", required=True, help="Qwen3-Omni-MoE checkpoint folder (safetensors)")
+    p.add_argument("--output-path", help="folder for the pruned checkpoint (required unless --dry-run)")
+    p.add_argument("--audio-data", help="S1: unified JSONL of audio-only rows")
+    p.add_argument("--video-data", help="S2: unified JSONL of video rows (their audio is not used)")
+    p.add_argument("--mixed-data", help="S3: unified JSONL of videos whose audio track is used")
+    p.add_argument("--retention-rate", type=float, default=0.5, help="fraction of experts kept per layer (0, 1]")
+    p.add_argument("--calibration-samples", type=int, default=100, help="rows used from each stratum")
+    p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="weight of the audio-video bonus")
+    p.add_argument("--beta", type=float, default=1.0, help="how much video-only salience is subtracted from S3")
+    p.add_argument("--component", choices=("thinker", "talker"), default="thinker", help="which MoE to prune")
+    p.add_argument("--device", default="cpu", help="torch device for calibration, e.g. cuda:0 (default cpu)")
+    p.add_argument("--dtype", default="auto", help="auto, bfloat16, float16 or float32")
+    p.add_argument("--batch-size", type=int, default=1, help="calibration samples per forward pass")
+    p.add_argument("--max-seq-len", type=int, default=4096, help="longer samples have their media shortened")
+    p.add_argument("--video-fps", type=float, default=2.0, help="frames per second sampled from videos")
+    p.add_argument("--video-max-pixels", type=int, help="cap on pixels per video frame (processor default if unset)")
+    p.add_argument("--dry-run", action="store_true", help="score and select, print the selection, write no model")
+    p.add_argument("--scores-out", help="also write scores here (JSON + .safetensors + .png heatmap)")
+    p.add_argument("--from-scores", help="prune from saved scores (JSON or .safetensors), skipping calibration")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output-path")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.set_defaults(func=run_prune_cmd)
+
+
+def run_prune_cmd(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise ReapOmniError(
+            f"pruning needs the [prune] extra ({exc.name} is missing): pip install 'reap-omni[prune]'"
+        ) from None
+    from reap_omni.prune.inputs import InputOptions
+    from reap_omni.prune.pipeline import PruneOptions, run_prune
+
+    if args.video_fps <= 0:
+        raise ReapOmniError("--video-fps must be positive")
+    if args.max_seq_len < 16:
+        raise ReapOmniError("--max-seq-len must be at least 16")
+    size = None
+    if args.video_max_pixels is not None:
+        if args.video_max_pixels < 16 * 16:
+            raise ReapOmniError("--video-max-pixels must be at least 256")
+        size = {"shortest_edge": min(args.video_max_pixels, 128 * 32 * 32), "longest_edge": args.video_max_pixels}
+    opts = PruneOptions(
+        model_path=args.model_path, output_path=args.output_path, audio_data=args.audio_data,
+        video_data=args.video_data, mixed_data=args.mixed_data, retention_rate=args.retention_rate,
+        calibration_samples=args.calibration_samples, lam=args.lam, beta=args.beta, component=args.component,
+        device=args.device, dtype=args.dtype, batch_size=args.batch_size, max_seq_len=args.max_seq_len,
+        dry_run=args.dry_run, scores_out=args.scores_out, from_scores=args.from_scores, overwrite=args.overwrite,
+        inputs=InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len),
+    )
+    summary = run_prune(opts)
+    if args.json:
+        print(json.dumps(summary, default=str))
+    return 0

@@ -1,0 +1,68 @@
+"""Test helpers: processor inputs per stratum, routing masks, and an independent saliency reference."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from reap_omni.prune.inputs import InputOptions, build_inputs, load_samples
+from reap_omni.prune.tiny import TINY_VIDEO_SIZE
+
+TINY_OPTS = InputOptions(video_fps=2.0, video_size=TINY_VIDEO_SIZE, max_seq_len=4096)
+STRATUM_FILES = {"S1": "audio", "S2": "video", "S3": "mixed"}
+
+
+def stratum_inputs(processor, manifests, stratum: str, limit: int = 2) -> dict:
+    samples = load_samples(manifests[STRATUM_FILES[stratum]], stratum, limit)
+    return build_inputs(processor, samples, stratum, TINY_OPTS)
+
+
+def mask_routing(block, kept: list[int]):
+    """Make ``block`` route as if the experts not in ``kept`` did not exist (their logits set to -inf)."""
+    bias = torch.full((block.num_experts,), float("-inf"))
+    bias[kept] = 0.0
+    gate = block.module.gate
+    if block.fused:  # transformers 5.x: the router itself does softmax/top-k/renorm
+        def hook(mod, args, _out):
+            x = args[0].reshape(-1, mod.weight.shape[1])
+            logits = F.linear(x, mod.weight) + bias
+            probs = torch.softmax(logits, dim=-1, dtype=torch.float)
+            top, idx = torch.topk(probs, mod.top_k, dim=-1)
+            if mod.norm_topk_prob:
+                top = top / top.sum(dim=-1, keepdim=True)
+            return logits, top.to(logits.dtype), idx
+    else:  # 4.57: the block routes from the Linear router's logits
+        def hook(_mod, _args, out):
+            return out + bias
+    return gate.register_forward_hook(hook)
+
+
+def reference_saliency(block, x: torch.Tensor, mask: torch.Tensor | None):
+    """Per-token brute force from the block's state dict in float64: sums and counts per expert."""
+    sd = {k: v.double() for k, v in block.module.state_dict().items()}
+    w_router = sd["gate.weight"]
+    n_exp, top_k = w_router.shape[0], block.top_k
+    sums = torch.zeros(n_exp, dtype=torch.float64)
+    counts = torch.zeros(n_exp, dtype=torch.int64)
+    x = x.reshape(-1, x.shape[-1]).double()
+    keep = torch.ones(x.shape[0], dtype=torch.bool) if mask is None else mask.reshape(-1).bool()
+    for t in range(x.shape[0]):
+        if not keep[t]:
+            continue
+        xt = x[t]
+        probs = torch.softmax(w_router @ xt, dim=0)
+        top, idx = torch.topk(probs, top_k)
+        if block.norm_topk_prob:
+            top = top / top.sum()
+        for g, e in zip(top.tolist(), idx.tolist(), strict=True):
+            if "experts.gate_up_proj" in sd:
+                gate_up = sd["experts.gate_up_proj"][e] @ xt
+                gate, up = gate_up[: gate_up.shape[0] // 2], gate_up[gate_up.shape[0] // 2:]
+                f = sd["experts.down_proj"][e] @ (F.silu(gate) * up)
+            else:
+                gate = sd[f"experts.{e}.gate_proj.weight"] @ xt
+                up = sd[f"experts.{e}.up_proj.weight"] @ xt
+                f = sd[f"experts.{e}.down_proj.weight"] @ (F.silu(gate) * up)
+            sums[e] += g * torch.linalg.vector_norm(f)
+            counts[e] += 1
+    return sums, counts
