@@ -39,7 +39,8 @@ def test_merge_concatenates_verbatim(tmp_path: Path) -> None:
 def test_duplicate_policies(tmp_path: Path, capsys) -> None:
     a = write(tmp_path / "a.jsonl", audio_rows("x", 2))
     b = write(tmp_path / "b.jsonl", [{"id": "x1", "modality": "text", "text": "dup"}, *audio_rows("y", 1)])
-    with pytest.raises(InputError, match=r"b\.jsonl:1: duplicate id 'x1' \(first at .*a\.jsonl:2; see --on-duplicate\)"):
+    dup = r"b\.jsonl:1: duplicate id 'x1' \(first at .*a\.jsonl:2; see --on-duplicate\)"
+    with pytest.raises(InputError, match=dup):
         merge_manifests([a, b], tmp_path / "m.jsonl")
     assert not (tmp_path / "m.jsonl").exists()
     report = merge_manifests([a, b], tmp_path / "m.jsonl", on_duplicate="skip")
