@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Seed-compatible script for the extended dataset set: ``python extended_datasets.py --list [--json]``.
 
-Any other arguments are a download of extended datasets, forwarded to ``reap-omni download --extended``
-(the same engine as ``download_datasets.py``). A thin shim over ``reap_omni``.
+Any other arguments download extended datasets through the same engine as ``download_datasets.py``
+(``reap-omni download --extended``); without ``--dataset``, every extended dataset of ``--modality`` is taken.
+A thin shim over ``reap_omni``.
 """
 
 import argparse
@@ -27,6 +28,21 @@ def _list(argv: list[str]) -> int:
     return 0
 
 
+def download_argv(argv: list[str]) -> list[str]:
+    """``download`` arguments for a shim call: without ``--dataset``, every extended dataset of ``--modality``."""
+    from reap_omni.catalog.registry import MODALITY_CHOICES, select
+
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--dataset", "-d", nargs="+")
+    probe.add_argument("--modality", "-m", choices=MODALITY_CHOICES, default="all")
+    probe.add_argument("--from-lock")
+    known, _ = probe.parse_known_args(argv)
+    if known.dataset or known.from_lock or "-h" in argv or "--help" in argv:
+        return ["download", "--extended", *argv]
+    names = [s.name for s in select(None, known.modality, include_extended=True) if s.extended]
+    return ["download", "--extended", "--dataset", *names, *argv]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or "--list" in argv:
@@ -39,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: this install has no download command with --extended yet; "
               f"only --list is available", file=sys.stderr)
         return 2
-    return run(["download", "--extended", *argv], prog=PROG)
+    return run(download_argv(argv), prog=PROG)
 
 
 if __name__ == "__main__":

@@ -57,3 +57,15 @@ def test_extended_shim_lists_extended_set():
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
     names = {d["name"] for d in json.loads(out)}
     assert {"fleurs", "tedlium", "valor32k"} <= names and "librispeech" not in names
+
+
+def test_extended_shim_download_arguments():
+    sys.path.insert(0, str(ROOT))
+    try:
+        import extended_datasets
+    finally:
+        sys.path.pop(0)
+    argv = extended_datasets.download_argv(["--modality", "video", "--output", "x"])
+    assert argv[:3] == ["download", "--extended", "--dataset"]
+    assert "charades" in argv and "kinetics400" not in argv and "fleurs" not in argv
+    assert extended_datasets.download_argv(["-d", "fleurs"]) == ["download", "--extended", "-d", "fleurs"]

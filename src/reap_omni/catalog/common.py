@@ -65,7 +65,8 @@ def local(
 ) -> SourceSpec:
     """A user-supplied local copy read by the ``importer`` layout (never downloads).
 
-    The importer finds the copy at ``options.path`` (set with ``--source-option NAME:INDEX:options.path=DIR``).
+    The importer finds the copy at ``--local-path DIR`` or ``options.path``
+    (``--source-option NAME:I:options.path=DIR``).
     """
     return SourceSpec(
         kind="local", adapter=importer, columns=columns or {}, text_cleaner=text_cleaner, options=dict(options),

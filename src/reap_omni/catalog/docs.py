@@ -146,7 +146,8 @@ def render_catalog(specs: Iterable[DatasetSpec] | None = None) -> str:
         "",
         "`reap-omni list [--modality audio|video|mixed] [--all] [--json]` prints the same data; "
         "`--source-option NAME:INDEX:KEY=VALUE` changes any source fact (repo, revision, split, columns.text, "
-        "options.path ...). Sources marked [unverified] rest on facts not yet confirmed: when one is wrong the "
+        "options.path ...); `--local-path DIR` gives a local copy; `--opt-in` enables YouTube and risky mirrors. "
+        "Sources marked [unverified] rest on facts not yet confirmed: when one is wrong the "
         "error names the key to change.",
         "",
     ]
@@ -222,9 +223,10 @@ def _readme_notes(zh: bool) -> list[str]:
             "- **Hub parquet**：只读取所需的 parquet 行组（mteb/* 仓库在行内嵌入视频和音频字节，版本已固定）。",
             "- **zip 范围读取**：通过 HTTP Range 只取 zip 中央目录和需要的成员（lmms-eval/lmms-lab、VoxCeleb2）。",
             "- **tar 流式读取**：只下载 tar 的前缀，够用即停（VoxPopuli、AISHELL-1、LongVideoBench、OpenSLR、CVDF）。",
-            "- **YouTube**：可选依赖 `pip install 'reap-omni[youtube]'`，默认不启用。",
+            "- **YouTube**：可选依赖 `pip install 'reap-omni[youtube]'`，默认不启用，"
+            "加 `--opt-in` 开启（第三方镜像同理）。",
             "- **用户提供本地副本**：LRS2、LRS3、How2、HowTo100M 等无法公开下载的数据集，用 "
-            "`--source-option NAME:INDEX:options.path=/目录` 指向本地副本；AudioSet 在 Hub 上没有视频，"
+            "`--local-path /目录` 指向本地副本；AudioSet 在 Hub 上没有视频，"
             "S3 可改用 `valor32k` 或 `vggsound`。",
             "- 需授权的数据集（GigaSpeech、WenetSpeech、LongVideoBench 等）需先在数据集页面同意条款并设置 `HF_TOKEN`。",
         ]
@@ -236,9 +238,10 @@ def _readme_notes(zh: bool) -> list[str]:
         "(lmms-eval/lmms-lab, VoxCeleb2).",
         "- **tar stream**: only a prefix of the tar is downloaded, stopping once enough rows are found (VoxPopuli, "
         "AISHELL-1, LongVideoBench, OpenSLR, CVDF).",
-        "- **YouTube**: optional extra `pip install 'reap-omni[youtube]'`, off by default.",
+        "- **YouTube**: optional extra `pip install 'reap-omni[youtube]'`, off by default; `--opt-in` enables it (and "
+        "third-party mirrors with licence caveats).",
         "- **user-supplied local copy**: LRS2, LRS3, How2, HowTo100M and other corpora without a public download "
-        "are read from your copy: `--source-option NAME:INDEX:options.path=/dir`. AudioSet has no video on the "
+        "are read from your copy: `--local-path /dir`. AudioSet has no video on the "
         "Hub; for S3 use `valor32k` or `vggsound` instead.",
         "- Gated datasets (GigaSpeech, WenetSpeech, LongVideoBench, ...) need the conditions accepted on the "
         "dataset page and `HF_TOKEN` set.",

@@ -80,7 +80,7 @@ COMMON_VOICE = DatasetSpec(
         local(
             "common_voice",
             "Extracted Common Voice tarball: <lang>/{test,dev,train}.tsv (column path) + <lang>/clips/*.mp3. "
-            "Point options.path at the directory.",
+            "Pass it with --local-path DIR.",
             language="en",
             split="test",
         ),
@@ -150,7 +150,7 @@ GIGASPEECH = DatasetSpec(
         ),
         local(
             "gigaspeech",
-            "Official decrypted release: GigaSpeech.json + audio/. Point options.path at it.",
+            "Official decrypted release: GigaSpeech.json + audio/. Pass it with --local-path DIR.",
             text_cleaner="gigaspeech",
         ),
     ),
@@ -238,7 +238,7 @@ WENETSPEECH = DatasetSpec(
         local(
             "wenetspeech",
             "Official release decrypted with openssl aes-256-cbc -d -pbkdf2: WenetSpeech.json + audio/. "
-            "Point options.path at it.",
+            "Pass it with --local-path DIR.",
             subset="TEST_NET",
         ),
     ),

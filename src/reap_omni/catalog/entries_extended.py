@@ -254,7 +254,7 @@ CLOTHO = DatasetSpec(
             "folder",
             "Zenodo v2.1 (record 4783391): extract clotho_audio_evaluation.7z (7z cannot be streamed) and save "
             "clotho_captions_evaluation.csv (file_name, caption_1..caption_5) as metadata.csv next to the WAVs; "
-            "point options.path at that folder.",
+            "pass that folder with --local-path DIR.",
             columns={"text": "caption_1"},
         ),
     ),
@@ -372,9 +372,9 @@ KESPEECH = DatasetSpec(
     licence="Non-commercial, no redistribution",
     homepage="https://github.com/KeSpeech/KeSpeech",
     gated=True,
-    access="Apply for KeSpeech by e-mail (see the homepage); then point options.path at the extracted corpus "
-    "(--source-option kespeech:0:options.path=/data/KeSpeech).",
-    access_zh="按主页说明通过电子邮件申请 KeSpeech；之后用 --source-option kespeech:0:options.path=/data/KeSpeech "
+    access="Apply for KeSpeech by e-mail (see the homepage); then pass the extracted corpus with "
+    "--local-path /data/KeSpeech.",
+    access_zh="按主页说明通过电子邮件申请 KeSpeech；之后用 --local-path /data/KeSpeech "
     "指向解压后的语料。",
     languages=("zh",),
     extended=True,
@@ -556,7 +556,7 @@ TVQA = DatasetSpec(
         local(
             "folder",
             "Your licensed TVQA clips as a videofolder: <clip>.mp4 files plus metadata.jsonl rows with file_name, "
-            "q, a0..a4 and answer_idx (from tvqa_qa_release); point options.path at it.",
+            "q, a0..a4 and answer_idx (from tvqa_qa_release); pass it with --local-path DIR.",
             columns={"question": "q", "options": "a0,a1,a2,a3,a4", "answer": "answer_idx"},
             text_template="{question} {options} Answer: {answer}",
         ),
@@ -576,16 +576,16 @@ EGO4D = DatasetSpec(
     homepage="https://ego4d-data.org/",
     gated=True,
     access="Sign the Ego4D licence, download clips with the ego4d CLI (--datasets clips), write a metadata.jsonl "
-    "(file_name, text) next to the clips, then point options.path at that folder.",
+    "(file_name, text) next to the clips, then pass that folder with --local-path DIR.",
     access_zh="签署 Ego4D 许可协议，用 ego4d 命令行工具下载 clips，在片段旁写 metadata.jsonl（file_name、text），"
-    "然后用 options.path 指向该目录。",
+    "然后用 --local-path 指向该目录。",
     languages=("en",),
     extended=True,
     sources=(
         local(
             "folder",
             "Ego4D clips downloaded with the ego4d CLI, as a videofolder: the clip files plus metadata.jsonl rows "
-            "with file_name and text (a narration from the narration JSON); point options.path at it.",
+            "with file_name and text (a narration from the narration JSON); pass it with --local-path DIR.",
             window_s=30,
         ),
     ),
@@ -790,16 +790,16 @@ AVSD = DatasetSpec(
     homepage="https://github.com/hudaAlamri/DSTC7-AVSD",
     gated=True,
     access="Register for DSTC7-AVSD to get {train,valid,test}_set4DSTC7-AVSD.json, download the Charades videos, "
-    "write a metadata.jsonl (file_name, text) next to them, and point options.path at that folder.",
+    "write a metadata.jsonl (file_name, text) next to them, and pass that folder with --local-path DIR.",
     access_zh="注册 DSTC7-AVSD 获取 {train,valid,test}_set4DSTC7-AVSD.json，下载 Charades 视频，在视频旁写 "
-    "metadata.jsonl（file_name、text），并用 options.path 指向该目录。",
+    "metadata.jsonl（file_name、text），并用 --local-path 指向该目录。",
     languages=("en",),
     extended=True,
     sources=(
         local(
             "folder",
             "A videofolder of Charades <id>.mp4 files plus metadata.jsonl rows with file_name and text (the dialog's "
-            "caption or summary from the DSTC7-AVSD JSON); point options.path at it.",
+            "caption or summary from the DSTC7-AVSD JSON); pass it with --local-path DIR.",
         ),
     ),
 )

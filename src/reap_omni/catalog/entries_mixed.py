@@ -38,8 +38,8 @@ VOXCELEB = DatasetSpec(
         ),
         local(
             "voxceleb",
-            "Official VoxCeleb2 copy (dev/mp4/<id>/<video>/<n>.mp4); speaker id from the path. Point options.path "
-            "at it.",
+            "Official VoxCeleb2 copy (dev/mp4/<id>/<video>/<n>.mp4); speaker id from the path. Pass it with "
+            "--local-path DIR.",
         ),
     ),
 )
@@ -57,9 +57,9 @@ LRS2 = DatasetSpec(
     licence="BBC R&D agreement, academic non-commercial",
     homepage="https://www.robots.ox.ac.uk/~vgg/data/lip_reading/lrs2.html",
     gated=True,
-    access="Sign the BBC R&D data sharing agreement, download LRS2 yourself and point options.path at it "
-    "(--source-option lrs2:0:options.path=/data/lrs2). Unofficial Hub copies are not used.",
-    access_zh="签署 BBC R&D 数据共享协议后自行下载 LRS2，并用 --source-option lrs2:0:options.path=/data/lrs2 指向它。"
+    access="Sign the BBC R&D data sharing agreement, download LRS2 yourself and pass it with "
+    "--local-path /data/lrs2. Unofficial Hub copies are not used.",
+    access_zh="签署 BBC R&D 数据共享协议后自行下载 LRS2，并用 --local-path /data/lrs2 指向它。"
     "不使用 Hub 上的非官方副本。",
     languages=("en",),
     sources=(
@@ -85,8 +85,8 @@ LRS3 = DatasetSpec(
     homepage="https://www.robots.ox.ac.uk/~vgg/data/lip_reading/lrs3.html",
     gated=True,
     access="The official download has been withdrawn: supply a copy you already hold with "
-    "--source-option lrs3:0:options.path=/data/lrs3.",
-    access_zh="官方下载已撤回：请用 --source-option lrs3:0:options.path=/data/lrs3 指向您已有的副本。",
+    "--local-path /data/lrs3.",
+    access_zh="官方下载已撤回：请用 --local-path /data/lrs3 指向您已有的副本。",
     languages=("en",),
     sources=(
         local(
@@ -109,9 +109,9 @@ HOW2 = DatasetSpec(
     homepage="https://github.com/srvk/how2-dataset",
     gated=True,
     access="Official releases contain features, not media: supply the videos (downloaded by their YouTube ids "
-    "from srvk/how2-dataset) plus text.en, and point options.path at them.",
+    "from srvk/how2-dataset) plus text.en, and pass them with --local-path DIR.",
     access_zh="官方发布只含特征、不含媒体：请自行提供视频（按 srvk/how2-dataset 的 YouTube id 下载）及 text.en，"
-    "并用 options.path 指向。",
+    "并用 --local-path 指向。",
     languages=("en",),
     sources=(
         local(
@@ -158,7 +158,7 @@ AUDIOSET = DatasetSpec(
         local(
             "audioset",
             "Local clips named <YTID>_<start>.mp4 (or <YTID>.mp4) plus eval_segments.csv and "
-            "class_labels_indices.csv. Point options.path at them.",
+            "class_labels_indices.csv. Pass them with --local-path DIR.",
             text_template="the sound of {label}",
         ),
     ),
@@ -254,9 +254,9 @@ HOWTO100M = DatasetSpec(
     gated=True,
     access="Download HowTo100M.zip metadata (caption.json, HowTo100M_v1.csv) from the project page; then either "
     "fetch clips from YouTube (pip install 'reap-omni[youtube]', --source-option howto100m:0:metadata=<caption.json>) "
-    "or point options.path at local videos (the authors' mirror needs a password form).",
+    "or pass local videos with --local-path DIR (the authors' mirror needs a password form).",
     access_zh="从项目主页下载 HowTo100M.zip 元数据（caption.json、HowTo100M_v1.csv）；然后通过 YouTube 获取片段"
-    "（pip install 'reap-omni[youtube]'，--source-option howto100m:0:metadata=<caption.json>），或用 options.path "
+    "（pip install 'reap-omni[youtube]'，--source-option howto100m:0:metadata=<caption.json>），或用 --local-path "
     "指向本地视频（作者镜像需填写密码申请表）。",
     languages=("en",),
     sources=(
