@@ -134,6 +134,12 @@ class BuildRunner:
                 for fut in [ds.submit(self._run_dataset, r, units, manifests) for r in runs]:
                     fut.result()
         for r in runs:
+            prev = self.stats.datasets.get(r.stats.name)
+            if prev is not None:  # a later pass over the same dataset (quickstart rebalancing): accumulate
+                r.stats.new_rows += prev.new_rows
+                r.stats.bytes_downloaded += prev.bytes_downloaded
+                r.stats.failures.update(prev.failures)
+                r.stats.source = r.stats.source or prev.source
             self.stats.add(r.stats)
         return self.stats
 

@@ -18,6 +18,7 @@ from reap_omni.errors import ReapOmniError
 #: Command modules in help order. Each registers one or more subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
     "reap_omni.cli.catalog_cmds",
+    "reap_omni.cli.download_cmds",
     "reap_omni.cli.convert_cmds",
     "reap_omni.cli.training_cmds",
     "reap_omni.cli.prune_cmds",

@@ -1,0 +1,80 @@
+"""``quickstart --demo``: the whole pipeline offline, against a generated Hub on 127.0.0.1.
+
+A newcomer (or a CI job) sees the real flow (source listing, range reads, sampling, media normalisation,
+manifests, lock, stats) without network or accounts: the loopback fixture Hub serves repos that copy the
+layouts and column names of the recommended datasets' sources, filled with synthetic PyAV media, and
+``HF_ENDPOINT`` points at it for the duration of the build. Archive sources behind plain URLs get their
+URL rewritten to the fixture server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator, Sequence
+
+import msgspec
+
+from reap_omni.build.plan import balanced_plan
+from reap_omni.catalog.spec import DatasetSpec, SourceSpec
+from reap_omni.errors import ReapOmniError
+
+#: source kinds the fixture builders can imitate (``fixtures.repos.add_spec_fixture``)
+DEMO_KINDS = ("hf_parquet", "hf_tar", "http_tar", "zip_range", "hf_files")
+
+
+def _fixture_size(kind: str, rows: int) -> dict[str, int]:
+    """Enough rows for ``rows`` samples with room for over-sampling, spread over several shards."""
+    want = max(8, math.ceil(rows * 1.5))
+    if kind == "hf_parquet":
+        per_shard = math.ceil(want / 4)
+        return {"shards": 4, "rows_per_shard": per_shard, "row_group_size": max(2, math.ceil(per_shard / 3))}
+    return {"members": want}
+
+
+def _demo_source(server, spec: SourceSpec, rows: int) -> SourceSpec | None:
+    """Put a fixture for ``spec`` on ``server``; return the spec to use (URLs rewritten), or None if impossible."""
+    from reap_omni.fixtures.repos import add_spec_fixture
+
+    if spec.kind not in DEMO_KINDS or spec.opt_in:
+        return None
+    try:
+        fx = add_spec_fixture(server, spec, **_fixture_size(spec.kind, rows))
+    except (ValueError, KeyError, NotImplementedError):
+        return None
+    changes: dict[str, str] = {}
+    urls = list(fx.urls)
+    if urls and spec.url:
+        changes["url"] = urls.pop(0)
+    if urls and spec.metadata and "://" in spec.metadata:
+        changes["metadata"] = urls.pop(0)
+    return msgspec.structs.replace(spec, **changes) if changes else spec
+
+
+@contextlib.contextmanager
+def demo_hub(datasets: Sequence[DatasetSpec], samples: int) -> Iterator[list[DatasetSpec]]:
+    """Serve fixtures for ``datasets`` on a loopback Hub; yield the datasets as the demo must read them."""
+    from reap_omni.fixtures.hub_server import HubServer
+
+    shares = {item.name: item.target for item in balanced_plan(datasets, samples)}
+    server = HubServer().start()
+    saved = os.environ.get("HF_ENDPOINT")
+    try:
+        out: list[DatasetSpec] = []
+        for d in datasets:
+            if d.name not in shares:
+                continue
+            specs = [s for s in (_demo_source(server, spec, shares[d.name]) for spec in d.sources) if s is not None]
+            if specs:
+                out.append(msgspec.structs.replace(d, sources=tuple(specs), gated=False))
+        if not out:
+            raise ReapOmniError("demo: no recommended dataset has a source the fixture Hub can imitate")
+        os.environ["HF_ENDPOINT"] = server.endpoint
+        yield out
+    finally:
+        if saved is None:
+            os.environ.pop("HF_ENDPOINT", None)
+        else:
+            os.environ["HF_ENDPOINT"] = saved
+        server.stop()
