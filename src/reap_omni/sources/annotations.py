@@ -1,0 +1,83 @@
+"""Fetching a source's annotation file (``spec.metadata``) from a URL, its repo, or another repo/branch.
+
+When the file is neither a URL nor in the repo listing, it is expected *inside* the archive (MELD's CSV in
+the outer tar, AISHELL-3's ``content.txt``), and the archive reader picks it up as a member instead.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from reap_omni.catalog.spec import SourceSpec
+from reap_omni.sources.base import Candidate, MediaBlob, Provenance, SourceUnavailable
+from reap_omni.sources.blobs import VIDEO_EXTS, media_name, stem
+from reap_omni.sources.http import ErrorContext, HttpClient
+from reap_omni.sources.hub import RepoFile, ResolvedRepo, match_any, resolve_repo
+from reap_omni.sources.join import MEDIA_FIELDS, map_fields, member_group, parse_metadata
+
+
+@dataclass
+class Metadata:
+    name: str
+    rows: list[dict[str, Any]]
+
+
+def fetch_metadata(client: HttpClient, spec: SourceSpec, *, repo: ResolvedRepo | None,
+                   listing: tuple[RepoFile, ...] = (), dataset: str | None = None) -> Metadata | None:
+    """Rows of ``spec.metadata`` when it can be fetched before the media; None if it lives in the archive."""
+    meta = spec.metadata
+    if not meta:
+        return None
+    if "://" in meta:
+        data = client.get_bytes(meta, ctx=ErrorContext(dataset=dataset, file=meta))
+        return Metadata(meta, parse_metadata(meta, data, spec))
+    opts = spec.options
+    if opts.get("metadata_repo") or opts.get("metadata_revision"):
+        other = msgspec.structs.replace(spec, repo=opts.get("metadata_repo") or spec.repo,
+                                        fallback_repos=() if opts.get("metadata_repo") else spec.fallback_repos,
+                                        revision=opts.get("metadata_revision") or spec.revision)
+        repo = resolve_repo(client, other, (meta,), dataset=dataset)
+        listing = repo.files
+    if repo is None:
+        return None
+    found = [f for f in listing if match_any(f.path, (meta,))]
+    if not found:
+        return None
+    f = found[0]
+    data = client.get_bytes(repo.url(client, f.path), ctx=repo.ctx(dataset, f.path))
+    return Metadata(f.path, parse_metadata(f.path, data, spec))
+
+
+def no_match_error(who: str, archive: str, member: str, examples: list[str]) -> SourceUnavailable:
+    return SourceUnavailable(
+        f"{who}: no media member of {archive} matched the metadata (e.g. member {member!r}, metadata keys "
+        f"{examples}); change `options.member_template`/`options.member_match` of this source in the catalog entry",
+        reason="layout",
+    )
+
+
+def archive_candidate(spec: SourceSpec, *, kind: str, shard: str, member: str, data: bytes | None,
+                      row: dict[str, Any] | None, row_index: int | None, multi: bool, repo: ResolvedRepo | None,
+                      url: str | None, opener: Any = None) -> Candidate:
+    """One candidate for a media member (and the metadata row naming it, if any)."""
+    fields = map_fields(row, spec.columns) if row is not None else {}
+    fields.setdefault("id", stem(member))
+    if "video" in spec.columns or "audio" in spec.columns:
+        media_field = "video" if "video" in spec.columns else "audio"
+    else:
+        media_field = "video" if posixpath.splitext(member.lower())[1] in VIDEO_EXTS else "audio"
+    blob = MediaBlob(name=media_name(member, data, stem(member)), data=data, opener=opener)
+    group = fields.get("group")
+    if group is None:
+        group = member_group(member, spec)
+        if "group" in spec.columns:
+            fields["group"] = group
+    key = f"{shard}!{member}" + (f"#{row_index}" if multi and row_index is not None else "")
+    prov = Provenance(kind=kind, repo=repo.repo if repo else None, revision=repo.sha if repo else None,
+                      file=shard, member=member, url=url, row=row_index)
+    fields = {k: v for k, v in fields.items() if k not in MEDIA_FIELDS}
+    return Candidate(key=key, fields=fields, media={media_field: blob}, provenance=prov, group=str(group))
