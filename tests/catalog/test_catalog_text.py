@@ -95,7 +95,7 @@ def test_render_plain_text_and_cleaner():
 def test_render_template_with_options_and_index_answer():
     src = SourceSpec(kind="hf_tar", text_template="{question} {options} Answer: {answer}")
     fields = {"question": "What colour?", "options": ["red", "blue", None], "answer": 1}
-    assert render_text(src, fields) == "What colour? A. red B. blue C. None Answer: B. blue"
+    assert render_text(src, fields) == "What colour? A. red B. blue Answer: B. blue"
 
 
 def test_render_field_cleaner_label_and_empty_template():

@@ -33,7 +33,7 @@ LIBRISPEECH = DatasetSpec(
         SourceSpec(
             kind="http_tar",
             url="https://www.openslr.org/resources/12/test-clean.tar.gz",
-            columns={"audio": "audio", "text": "text", "id": "id", "group": "speaker"},
+            columns={"audio": "id", "text": "text", "id": "id"},
             text_cleaner="sentence_case",
             options={
                 "metadata_format": "trans_txt",
@@ -296,7 +296,7 @@ AISHELL1 = DatasetSpec(
             repo="AISHELL/AISHELL-1",
             files=("data_aishell/wav/*.tar.gz",),
             metadata="data_aishell/transcript/aishell_transcript_v0.8.txt",
-            columns={"audio": "id", "text": "text", "id": "id", "group": "speaker"},
+            columns={"audio": "id", "text": "text", "id": "id"},
             text_cleaner="aishell",
             options={"metadata_format": "kaldi", "member_match": "stem", "nested": "*.tar.gz",
                      "split_pattern": "/(test|dev)/", "group_pattern": r"/(S\d{4})/"},

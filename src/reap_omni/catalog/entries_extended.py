@@ -143,7 +143,7 @@ SPGISPEECH = DatasetSpec(
             files=("data/audio/test/test_part_0.tar.gz",),
             metadata="data/meta/test.csv",
             columns={"audio": "wav_filename", "text": "transcript", "id": "wav_filename"},
-            options={"metadata_format": "psv", "member_match": "suffix", "group_pattern": r"^([^/]+)/"},
+            options={"metadata_format": "psv", "member_match": "suffix"},
             gated=True,
             note="Script repo read as raw files (ESB layout): pipe-delimited CSV, wav_filename = <call_id>/<n>.wav.",
         ),
@@ -349,7 +349,7 @@ AISHELL3 = DatasetSpec(
             kind="http_tar",
             url="https://www.openslr.org/resources/93/data_aishell3.tgz",
             metadata="*/content.txt",
-            columns={"audio": "id", "text": "text", "id": "id", "group": "speaker"},
+            columns={"audio": "id", "text": "text", "id": "id"},
             text_cleaner="aishell3",
             options={"metadata_format": "kaldi", "member_match": "stem", "group_pattern": r"/(SSB\d{4})/",
                      "split_pattern": "/test/"},
@@ -406,7 +406,6 @@ VOXCELEB1 = DatasetSpec(
             repo="ProgramComputer/voxceleb",
             files=("**/vox1_test_wav.zip",),
             metadata="**/vox1_meta.csv",
-            columns={"audio": "member", "id": "member", "group": "speaker"},
             text_template="",
             options={"member_glob": "*.wav", "group_pattern": r"(id\d+)/"},
             verified=False,
@@ -460,12 +459,13 @@ CHARADES = DatasetSpec(
         SourceSpec(
             kind="zip_range",
             url="https://ai2-public-datasets.s3-us-west-2.amazonaws.com/charades/Charades_v1_480.zip",
-            metadata="https://ai2-public-datasets.s3-us-west-2.amazonaws.com/charades/Charades.zip"
-            "#Charades/Charades_v1_test.csv",
+            metadata="https://ai2-public-datasets.s3-us-west-2.amazonaws.com/charades/Charades.zip",
             columns={"video": "id", "text": "descriptions", "id": "id", "group": "id"},
-            options={"metadata_format": "csv", "member_template": "{id}.mp4", "member_match": "suffix"},
+            options={"metadata_format": "csv", "metadata_member": "Charades/Charades_v1_test.csv",
+                     "member_template": "{id}.mp4", "member_match": "suffix"},
             verified=False,
-            note="13 GB zip read by range. The annotation CSV location and the text column (descriptions vs "
+            note="13 GB zip read by range; the annotations are a member of a second zip (options.metadata_member). "
+            "The annotation CSV location and the text column (descriptions vs "
             "script) are unverified: set metadata / columns.text. Audio presence unverified.",
         ),
     ),

@@ -29,7 +29,6 @@ VOXCELEB = DatasetSpec(
             kind="zip_range",
             repo="ProgramComputer/voxceleb",
             files=("**/vox2_test_mp4.zip",),
-            columns={"video": "member", "id": "member", "group": "speaker"},
             text_template="",
             options={"member_match": "suffix", "member_glob": "*.mp4", "group_pattern": r"(id\d+)/"},
             verified=False,

@@ -52,6 +52,7 @@ Kind-specific ``options`` keys used by the entries (each reader documents what i
 * archives, more: ``member_glob`` (members to take when there is no metadata, VoxCeleb), ``csv_header``
   (column names of a header-less CSV), ``tar_modes`` (tarfile modes to try, ``["r|gz", "r|"]``),
   ``metadata_fallback_repos`` / ``metadata_revision`` (where ``metadata`` lives when not beside the media),
+  ``metadata_member`` (the annotation file is this member of the archive ``metadata`` names, Charades),
   ``label_names_url`` (id -> name table for labels); ``metadata_format`` may also be ``"howto100m_captions"``;
 * local: ``path`` (the user's copy), ``layout`` (importer name when not ``adapter``), ``split`` / ``subset`` /
   ``language`` (which part of the corpus); importers bring default column maps, ``columns`` overrides them;

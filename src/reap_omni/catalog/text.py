@@ -137,11 +137,16 @@ def _lettered(i: int, option: Any) -> str:
     return option if _LETTERED.match(option) else f"{string.ascii_uppercase[i % 26]}. {option}"
 
 
+def _present(options: list | tuple) -> list[Any]:
+    """Options without the empty slots of fixed-width columns (LongVideoBench option4 = None)."""
+    return [opt for opt in options if opt is not None and str(opt).strip()]
+
+
 def format_options(options: Any) -> str:
     """``["x", "y"]`` -> ``"A. x B. y"``; items already lettered ("A. x") are kept as they are."""
     if not isinstance(options, (list, tuple)):
         return "" if options is None else str(options)
-    return " ".join(_lettered(i, opt) for i, opt in enumerate(options))
+    return " ".join(_lettered(i, opt) for i, opt in enumerate(_present(options)))
 
 
 def _format_value(name: str, value: Any, fields: Mapping[str, Any]) -> str:
@@ -149,7 +154,8 @@ def _format_value(name: str, value: Any, fields: Mapping[str, Any]) -> str:
         return ""
     if name == "answer" and isinstance(value, int) and not isinstance(value, bool):
         opts = fields.get("options")
-        if isinstance(opts, (list, tuple)) and 0 <= value < len(opts):
+        opts = _present(opts) if isinstance(opts, (list, tuple)) else None
+        if opts and 0 <= value < len(opts):
             return _lettered(value, opts[value])  # an index answer reads as its option
         return str(value)
     if isinstance(value, (list, tuple)):
