@@ -54,10 +54,10 @@ def source_id(spec: SourceSpec) -> str:
     return f"{spec.kind}:{where}:{spec.config or ''}:{spec.split or ''}"
 
 
-def describe_source(spec: SourceSpec, source: Source | None = None) -> str:
-    """``hf_parquet openslr/librispeech_asr@3f2a9c1`` for the summary and stats."""
+def describe_source(spec: SourceSpec, revision: str | None = None) -> str:
+    """``hf_parquet openslr/librispeech_asr@3f2a9c1d5e6f`` for the summary and stats."""
     where = spec.repo or spec.url or spec.adapter or "local"
-    rev = getattr(source, "revision", None) or spec.revision
+    rev = revision or spec.revision
     return f"{spec.kind} {where}" + (f"@{str(rev)[:12]}" if rev else "")
 
 
@@ -215,9 +215,9 @@ class BuildRunner:
             return
         if not unit_list:
             run.stats.failures["empty_source"] += 1
-            run.messages.append(f"{describe_source(spec, source)} lists no data files")
+            run.messages.append(f"{describe_source(spec)} lists no data files")
             return
-        run.stats.source = describe_source(spec, source)
+        run.stats.source = describe_source(spec)
         mine = sum(1 for k in run.progress.keys if k.startswith(prefix))
         target = run.item.target - (run.quota.have - mine)  # rows this source must hold, credited ones included
         ctx = UnitContext(
@@ -237,7 +237,7 @@ class BuildRunner:
             tasks, missing = locked.tasks(unit_list, prefix)
             if missing:
                 run.stats.failures["unit_missing"] += len(missing)
-                run.messages.append(f"{describe_source(spec, source)} no longer has {', '.join(missing[:3])}"
+                run.messages.append(f"{describe_source(spec)} no longer has {', '.join(missing[:3])}"
                                     + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))  # fmt: skip
         else:
             planner = RoundPlanner(order_units(unit_list, self.options.seed, f"{dataset.name}|{sid}"), target,
@@ -255,7 +255,7 @@ class BuildRunner:
             tasks = planner.next_round(results)
         self._bytes(run, source)
         if not run.quota.full() and not run.messages:
-            run.messages.append(f"{describe_source(spec, source)} gave only {run.quota.have} usable rows "
+            run.messages.append(f"{describe_source(spec)} gave only {run.quota.have} usable rows "
                                 f"({_shortfall(run.stats.failures)})")  # fmt: skip
 
     def _bytes(self, run: _DatasetRun, source: Source | None) -> None:
@@ -299,6 +299,8 @@ class BuildRunner:
         rec.source = _source_dict(dataset, cand, origin)
         manifests.append(dataset.modality, rec)
         with run.lock:
+            if cand.provenance.revision and "@" not in (run.stats.source or "@"):
+                run.stats.source += f"@{cand.provenance.revision[:12]}"
             run.stats.new_rows += 1
             run.stats.seconds += rec.duration or 0.0
         if run.bar is not None:
