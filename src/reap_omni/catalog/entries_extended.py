@@ -319,13 +319,13 @@ MUSICCAPS = DatasetSpec(
         ),
         SourceSpec(
             kind="youtube",
-            repo="google/MusicCaps",
-            metadata="musiccaps-public.csv",
+            url="https://huggingface.co/datasets/google/MusicCaps/resolve/main/musiccaps-public.csv",
             columns={"id": "ytid", "group": "ytid", "text": "caption", "start": "start_s", "end": "end_s"},
             options={"metadata_format": "csv"},
             opt_in=True,
             verified=False,
-            note="Needs the [youtube] extra; the CSV file name in google/MusicCaps is unverified (set metadata).",
+            note="Needs the [youtube] extra and --opt-in; the CSV file name in google/MusicCaps is unverified (set "
+            "url, or metadata to a local copy of the CSV).",
         ),
     ),
 )
