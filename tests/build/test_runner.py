@@ -22,7 +22,8 @@ FALLBACK = SourceSpec(kind="hf_parquet", repo="org/toy-mirror", columns={"audio"
 def build(tmp_path, datasets, sources, samples=6, **kw):
     opts = BuildOptions(output=tmp_path / "out", samples=samples, quiet=True, **kw)
     out, err = io.StringIO(), io.StringIO()
-    runner = BuildRunner(opts, lambda spec: sources[spec.repo], out=out, err=err, licence_of=lambda n: "CC-BY-4.0")
+    runner = BuildRunner(opts, lambda spec, name: sources[spec.repo], out=out, err=err,
+                         licence_of=lambda n: "CC-BY-4.0")
     stats = runner.run(per_dataset_plan(datasets, samples))
     runner.finish()
     return stats, out.getvalue(), err.getvalue(), opts
@@ -170,7 +171,7 @@ def test_from_lock_rebuilds_the_same_rows_at_the_locked_revision(tmp_path):
     assert errors == {} and [(p.name, p.target) for p in plan] == [("toy", 5)]
     opened = []
 
-    def opener(spec):
+    def opener(spec, name):
         opened.append(spec.revision)
         return MemorySource(spec)
 

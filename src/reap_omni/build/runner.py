@@ -44,8 +44,8 @@ from reap_omni.manifest.lock import LOCK_NAME, build_lock, write_lock
 from reap_omni.manifest.stats import STATS_NAME, BuildStats, DatasetStats
 from reap_omni.sources.base import Candidate, Source, SourceUnavailable, Unit
 
-#: Opens a source for a spec (``sources.factory.open_source`` with the token and local path bound).
-SourceOpener = Callable[[SourceSpec], Source]
+#: Opens a source for a spec of a dataset (``sources.factory.open_source`` with the token and local path bound).
+SourceOpener = Callable[[SourceSpec, str], Source]
 
 
 def source_id(spec: SourceSpec) -> str:
@@ -206,7 +206,7 @@ class BuildRunner:
         prefix = sid + "|"
         source: Source | None = None
         try:
-            source = self.open_source(spec)
+            source = self.open_source(spec, dataset.name)
             unit_list = source.units()
         except SourceUnavailable as exc:
             run.stats.failures[exc.reason] += 1
@@ -370,12 +370,12 @@ class BuildRunner:
 
 
 def default_opener(options: BuildOptions) -> SourceOpener:
-    """``sources.factory.open_source`` with the token and ``--local-path`` bound."""
+    """``sources.factory.open_source`` with the token bound, and ``--local-path`` for local sources."""
     from reap_omni.sources.factory import open_source
 
-    def opener(spec: SourceSpec) -> Source:
-        kwargs: dict[str, Any] = {"token": options.token}
-        if options.local_path is not None:
+    def opener(spec: SourceSpec, dataset: str) -> Source:
+        kwargs: dict[str, Any] = {"token": options.token, "dataset": dataset}
+        if spec.kind == "local" and options.local_path is not None:
             kwargs["local_path"] = options.local_path
         return open_source(spec, **kwargs)
 
