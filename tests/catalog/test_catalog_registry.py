@@ -161,3 +161,19 @@ def test_json_view_round_trips():
     data = json.loads(registry.as_json(select(["meld"])))
     assert data[0]["name"] == "meld" and data[0]["availability"] == "open"
     assert data[0]["sources"][0]["revision"] == "6c0bf58845b1acccefc450b131c304378c1e38d5"
+
+
+def test_check_coherent_reports_bad_entries():
+    import msgspec
+
+    from reap_omni.catalog.spec import SourceSpec
+
+    good = get_dataset("lrs2")
+    bad = msgspec.structs.replace(
+        good, modality="audio", access_zh="", sources=(SourceSpec(kind="hf_parquet", verified=False),),
+    )
+    problems = check_coherent(bad)
+    assert "stratum S3 with modality audio" in problems
+    assert "gated without access text (en and zh)" in problems
+    assert "source #0 unverified without a note" in problems
+    assert "source #0 hf_parquet without repo" in problems

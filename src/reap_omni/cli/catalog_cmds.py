@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import TextIO
 
 from reap_omni.catalog import docs
-from reap_omni.catalog.registry import MODALITY_CHOICES, as_json, availability, by_stratum, route, select
+from reap_omni.catalog.registry import (
+    MODALITY_CHOICES,
+    all_datasets,
+    as_json,
+    availability,
+    by_stratum,
+    check_coherent,
+    route,
+    select,
+)
 from reap_omni.catalog.spec import DatasetSpec
 from reap_omni.errors import ReapOmniError, ValidationFailed
 from reap_omni.fileio import atomic_write_bytes
@@ -76,11 +85,15 @@ def cmd_catalog_docs(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise ReapOmniError(f"{root}: not a directory")
     if args.check:
+        problems = [f"{spec.name}: {p}" for spec in all_datasets() for p in check_coherent(spec)]
+        for line in problems:
+            print(f"catalog entry {line}", file=sys.stderr)
         stale = docs.stale_files(root)
-        if stale:
-            for path in stale:
-                print(f"{path}: out of date with the catalog", file=sys.stderr)
-            raise ValidationFailed("generated catalog docs are stale; run reap-omni catalog-docs")
+        for path in stale:
+            print(f"{path}: out of date with the catalog", file=sys.stderr)
+        if problems or stale:
+            raise ValidationFailed(f"{len(problems)} catalog problem(s), {len(stale)} stale file(s); fix the entries "
+                                   "and run reap-omni catalog-docs")
         print(f"catalog docs are up to date ({docs.CATALOG_FILE}, README datasets sections)")
         return 0
     for path, text in docs.expected_files(root).items():
