@@ -21,11 +21,13 @@ from reap_omni.errors import InputError
 from reap_omni.manifest.jsonl import BOM, max_line_bytes
 
 CHUNK = 1 << 20
-_OUTSIDE = re.compile(rb'["{}\[\]]')
-_INSIDE = re.compile(rb'["\\]')
+#: everything up to the next bracket or unterminated string: runs of other bytes and complete strings
+_SKIP = re.compile(rb'(?:[^"{}\[\]]+|"[^"\\]*(?:\\.[^"\\]*)*")*', re.S)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_QUOTE = ord('"')
 _SCALAR_END = re.compile(rb"[,\]}\s]")
 _SPACE = re.compile(rb"[ \t\r\n]*")
-_OPEN, _CLOSE = frozenset(b"{["), frozenset(b"}]")
+_OPEN = frozenset(b"{[")
 
 #: layouts a JSON input can have
 LAYOUTS = ("array", "object", "jsonl")
@@ -82,11 +84,7 @@ class _Scanner:
         """The bytes of the JSON value at ``pos`` (which must not be whitespace) and its start line."""
         start_line = self.line_at(self.pos)
         first = self.buf[self.pos]
-        depth = 0
-        in_str = False
-        if first in _OPEN or first == ord('"'):
-            i = self.pos
-        else:  # number, true, false, null: up to the next delimiter
+        if first not in _OPEN and first != _QUOTE:  # number, true, false, null: up to the next delimiter
             while True:
                 m = _SCALAR_END.search(self.buf, self.pos)
                 if m is not None:
@@ -97,40 +95,41 @@ class _Scanner:
                     raw = self.buf[self.pos :]
                     self.pos = len(self.buf)
                     return start_line, raw
+        if first == _QUOTE:
+            while True:
+                m = _STRING.match(self.buf, self.pos)
+                if m is not None:
+                    self.pos = m.end()
+                    return start_line, m.group()
+                self._need_more(self.pos, what, start_line)
+        depth = 0
+        i = self.pos
         while True:
-            m = (_INSIDE if in_str else _OUTSIDE).search(self.buf, i)
-            if m is None:
-                i = len(self.buf)
-            else:
-                ch = self.buf[m.start()]
-                i = m.end()
-                if in_str:
-                    if ch == ord("\\"):
-                        i += 1  # the escaped byte can be a quote
-                    else:
-                        in_str = False
-                elif ch == ord('"'):
-                    in_str = True
-                elif ch in _OPEN:
-                    depth += 1
-                else:
-                    depth -= 1
-                if not in_str and depth <= 0 and i <= len(self.buf):
-                    raw = self.buf[self.pos : i]
-                    self.pos = i
-                    return start_line, raw
-                if i <= len(self.buf):
+            # one regex call skips everything up to the next bracket, whole strings included
+            i = _SKIP.match(self.buf, i).end()
+            if i < len(self.buf):
+                ch = self.buf[i]
+                if ch != _QUOTE:  # a bracket; a quote here is a string not complete in the buffer yet
+                    i += 1
+                    depth += 1 if ch in _OPEN else -1
+                    if depth <= 0:
+                        raw = self.buf[self.pos : i]
+                        self.pos = i
+                        return start_line, raw
                     continue
-            if i - self.pos > self.limit:
-                raise self.error(
-                    f"{what} is longer than {self.limit // (1024 * 1024)} MiB "
-                    "(set REAP_OMNI_MAX_LINE_BYTES to allow it)",
-                    start_line,
-                )
             start = self.pos
-            if not self.fill(start):
-                raise self.error(f"unexpected end of file inside the {what} starting at line {start_line}")
+            self._need_more(start, what, start_line)
             i -= start
+
+    def _need_more(self, start: int, what: str, start_line: int) -> None:
+        """Read on for the value starting at ``start``, within the size limit; errors at end of file."""
+        if len(self.buf) - start > self.limit:
+            raise self.error(
+                f"{what} is longer than {self.limit // (1024 * 1024)} MiB (set REAP_OMNI_MAX_LINE_BYTES to allow it)",
+                start_line,
+            )
+        if not self.fill(start):
+            raise self.error(f"unexpected end of file inside the {what} starting at line {start_line}")
 
     def array(self, open_line: int, emit: bool = True, opened: bool = False) -> Iterator[tuple[int, bytes]]:
         """Elements of the array whose ``[`` is at ``pos`` (or just behind, if ``opened``); ``emit=False``

@@ -13,7 +13,6 @@ import contextlib
 import os
 from array import array
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -76,7 +75,7 @@ class _Rows:
         return f"{done} {self.duplicates} row(s) with a duplicate id:\n  " + "\n  ".join(self.examples)
 
 
-def _out_row(line: bytes, rec: Record, base_dir: Path, keep_relative: bool, new_id: str | None) -> Any:
+def _out_row(line: bytes, rec: Record, base_dir: str, keep_relative: bool, new_id: str | None) -> Any:
     row = manifest_line(line, rec, base_dir, keep_relative)
     if new_id is None:
         return row
@@ -115,7 +114,7 @@ def merge_manifests(
     errors = RowErrors(skip_invalid)
     report = ConvertReport(output=os.fspath(output), errors=errors)
     rows = _Rows(inputs, on_duplicate, errors)
-    bases = [Path(p).parent for p in inputs]
+    bases = [os.path.abspath(os.path.dirname(p)) for p in inputs]
     with JsonlWriter(output) as w:
         if not shuffle:
             for fi, _off, line, rec, new_id in rows:
@@ -131,7 +130,7 @@ def merge_manifests(
 
 
 def _write_shuffled(
-    w: JsonlWriter, rows: _Rows, inputs: list[str], bases: list[Path], keep_relative: bool,
+    w: JsonlWriter, rows: _Rows, inputs: list[str], bases: list[str], keep_relative: bool,
     max_samples: int | None, seed: int,
 ) -> None:
     files = array("H")

@@ -25,12 +25,16 @@ def is_url(value: str) -> bool:
 
 def absolute_media_path(value: str, base_dir: str | os.PathLike[str]) -> str:
     """``value`` made absolute against ``base_dir`` (``~`` expanded); absolute paths and URLs unchanged."""
-    if is_url(value):
+    if "://" in value and is_url(value):
         return value
-    value = os.path.expanduser(value)
+    if value.startswith("~"):
+        value = os.path.expanduser(value)
     if os.path.isabs(value):
         return os.path.normpath(value)
-    return os.path.normpath(os.path.join(os.path.abspath(base_dir), value))
+    base = os.fspath(base_dir)
+    if not os.path.isabs(base):
+        base = os.path.abspath(base)
+    return os.path.normpath(os.path.join(base, value))
 
 
 class MediaResolver:
@@ -50,7 +54,7 @@ class MediaResolver:
     def resolve(self, value: str, path: str | os.PathLike[str] | None = None, line: int | None = None) -> str:
         """The path to write for ``value``; raises ``InputError`` at ``path:line`` if the file is missing."""
         value = value.strip()
-        if is_url(value):
+        if "://" in value and is_url(value):
             return value
         absolute = absolute_media_path(value, self.base_dir)
         if not os.path.isfile(absolute):
@@ -70,15 +74,9 @@ class MediaResolver:
         return f"{self.missing} media file(s) missing, rows kept{more}:\n  " + "\n  ".join(self.missing_examples)
 
 
-def row_has_relative_media(row: dict[str, Any]) -> bool:
-    """Whether any media field of a decoded row holds a relative local path."""
-    for field in MEDIA_FIELDS:
-        value = row.get(field)
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            if isinstance(v, str) and v and not is_url(v) and not os.path.isabs(os.path.expanduser(v)):
-                return True
-    return False
+def _is_relative(value: str) -> bool:
+    """A local path that is not absolute (``~/x`` counts: it must be expanded before it is written)."""
+    return not os.path.isabs(value) and not ("://" in value and is_url(value))
 
 
 def absolutize_row(row: dict[str, Any], base_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -95,6 +93,6 @@ def absolutize_row(row: dict[str, Any], base_dir: str | os.PathLike[str]) -> dic
 def manifest_line(line: bytes, rec: Record, base_dir: str | os.PathLike[str], keep_relative: bool) -> Any:
     """What to write for a manifest ``line`` moved to another file: the bytes verbatim (fast, keeps keys
     the record type does not know) unless a relative media path must be made absolute."""
-    if keep_relative or all(absolute_media_path(p, base_dir) == p for _f, p in rec.media_paths()):
+    if keep_relative or not any(_is_relative(p) for _f, p in rec.media_paths()):
         return msgspec.Raw(line)
     return absolutize_row(msgspec.json.decode(line), base_dir)

@@ -42,7 +42,7 @@ def split_by_modality(
     if not os.access(out, os.W_OK | os.X_OK):
         raise ReapOmniError(f"output folder {out} is not writable")
     remove_stale_temps(out)
-    base = Path(input_path).parent
+    base = os.path.abspath(os.path.dirname(input_path))
     errors = RowErrors(skip_invalid)
     report = ConvertReport(output=os.fspath(out), errors=errors)
     writers: dict[str, JsonlWriter] = {}

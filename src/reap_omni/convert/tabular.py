@@ -414,6 +414,9 @@ def iter_json_rows(
 
 def _json_get(obj: dict[str, Any]) -> Callable[[str], Any]:
     def get(key: str) -> Any:
+        value = obj.get(key, _Missing)
+        if value is not _Missing or "." not in key:
+            return value
         try:
             return get_path(obj, key)
         except KeyError:

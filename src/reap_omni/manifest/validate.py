@@ -12,7 +12,6 @@ import os
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from reap_omni.convert.paths import absolute_media_path, is_url
@@ -117,7 +116,7 @@ class _ProbeCache:
         return result
 
 
-def _media_problems(rec: Record, base: Path, check_media: bool, cache: _ProbeCache | None) -> list[str]:
+def _media_problems(rec: Record, base: str, check_media: bool, cache: _ProbeCache | None) -> list[str]:
     problems = []
     for fieldname, value in rec.media_paths():
         if is_url(value):
@@ -161,7 +160,7 @@ def validate_manifest(
 
 
 def _validate_file(path: str, stats: FileStats, report: ValidationReport, check_media: bool, jobs: int) -> None:
-    base = Path(path).parent
+    base = os.path.abspath(os.path.dirname(path))
     ids = IdIndex()
     cache = _ProbeCache() if check_media else None
 
