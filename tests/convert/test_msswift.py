@@ -216,3 +216,14 @@ def test_cli_errors_are_one_line(tmp_path, media, capsys):
     assert len(err) == 1 and "in.jsonl:1: field 'id'" in err[0]
     assert run(["msswift", str(tmp_path / "missing.jsonl"), str(tmp_path / "o.jsonl")]) == 2
     assert "missing.jsonl: file not found" in capsys.readouterr().err
+
+
+def test_large_input_error_line_exact(tmp_path, media):
+    """Several read blocks: valid blocks take the batch path, the bad row is still named by its line."""
+    rows = unified_rows(media)[:2] * 5000
+    rows[7777] = {"id": "x", "modality": "video", "text": "t"}
+    inp = write_jsonl(tmp_path / "big.jsonl", rows)
+    res = convert_unified_to_msswift(inp, tmp_path / "out.jsonl", skip_invalid=True)
+    assert res["rows"] == 9999 and res["errors"] == [f"{inp}:7778: modality 'video' needs a 'video' path"]
+    out = read_jsonl(tmp_path / "out.jsonl")
+    assert [out[i]["messages"][1]["content"] for i in (7776, 7777)] == ["colours scroll", "hello world"]

@@ -168,3 +168,18 @@ def test_empty_file_fails(tmp_path):
     assert not validate_msswift(tmp_path / "e.jsonl").ok
     with pytest.raises(InputError, match="unknown task"):
         validate_msswift(tmp_path / "e.jsonl", task="dpo")
+
+
+def test_fast_and_line_paths_agree_across_blocks(tmp_path, media):
+    """Over 1 MiB of rows (several read blocks): a bad row deep inside is still reported at its exact line."""
+    row = json.dumps(good(media))
+    lines = [row] * 12000
+    lines[9000] = json.dumps({"messages": msgs(("user", "<audio>x"), ("assistant", "y")), "audios": []})
+    lines[11000] = json.dumps(dict(good(media), audios=[media["audio"] + ".missing"]))
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size > 1 << 20
+    report = validate_msswift(path, task="sft")
+    assert (report.total, report.invalid, report.sft_samples) == (12000, 2, 11998)
+    assert report.errors[0].startswith(f"{path}:9001: 1 <audio> tag(s) but 0 audios")
+    assert report.errors[1].startswith(f"{path}:11001: audios[0]: audio file not found")

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from reap_omni.convert.msswift import iter_unified_samples, write_rows
+from reap_omni.convert.msswift import UnifiedReader, write_rows
 from reap_omni.convert.qa import QAKeys, iter_qa_samples
 from reap_omni.convert.sample import RowProblem, Sample, UnifiedSampler, check_system_prompt, warn_stderr
 from reap_omni.errors import InputError, ReapOmniError
@@ -31,12 +31,12 @@ DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human",
 MEDIA_COLUMNS = ("images", "videos", "audios")
 
 
-class Turn(msgspec.Struct):
+class Turn(msgspec.Struct, gc=False):
     role: str = msgspec.field(name="from")
     value: str = ""
 
 
-class SharegptRow(msgspec.Struct, omit_defaults=True):
+class SharegptRow(msgspec.Struct, omit_defaults=True, gc=False):
     conversations: list[Turn]
     images: list[str] = []
     videos: list[str] = []
@@ -130,7 +130,7 @@ def convert_unified_to_llamafactory(
     sampler = UnifiedSampler(user_template, warn=warn_stderr, for_llamafactory=True)
     errors = RowErrors(skip_invalid)
     fmt = _Formatter(system_prompt)
-    rows = write_rows(input_path, output_path, iter_unified_samples(input_path, sampler, errors), fmt, errors)
+    rows = UnifiedReader(input_path, sampler, errors).write(output_path, fmt)
     return _finish(output_path, fmt, rows, errors, dataset_info, dataset_name)
 
 

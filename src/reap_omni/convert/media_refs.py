@@ -13,8 +13,6 @@ import binascii
 import os
 from collections.abc import Callable
 
-import av
-
 #: Longest string SWIFT treats as a path; longer ones are always decoded as base64 (vision_utils._check_path).
 SWIFT_BASE64_MIN = 2000
 #: ms-swift before 4.2.0 silently cut Qwen3-Omni audio to 30 s (issue #9113).
@@ -108,6 +106,8 @@ class MediaChecker:
 
     def _decode(self, path: str, kind: str) -> str | None:
         """Open with PyAV and decode one frame of the stream the trainer will read."""
+        import av  # only with --check-media: keeps the plain validator light
+
         try:
             with av.open(path) as container:
                 want = container.streams.audio if kind == "audio" else container.streams.video
@@ -131,7 +131,7 @@ class MediaChecker:
 
 def _seconds(container, stream) -> float | None:
     if container.duration:
-        return container.duration / av.time_base
+        return container.duration / 1_000_000  # AV_TIME_BASE
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     return None

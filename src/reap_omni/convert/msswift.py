@@ -27,18 +27,19 @@ from reap_omni.convert.sample import (
 )
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.fileio import check_not_input
-from reap_omni.manifest.jsonl import JsonlWriter, decode_json_line, read_jsonl_lines
-from reap_omni.manifest.record import RowErrors, decode_record
+from reap_omni.manifest.jsonl import JsonlWriter, decode_json_line, read_jsonl_blocks, split_block
+from reap_omni.manifest.record import Record, RowErrors, decode_record, record_problems
 
 TASKS = ("sft", "grpo")
+_record_decoder = msgspec.json.Decoder(Record)
 
 
-class Message(msgspec.Struct):
+class Message(msgspec.Struct, gc=False):
     role: str
     content: str
 
 
-class SwiftRow(msgspec.Struct, omit_defaults=True):
+class SwiftRow(msgspec.Struct, omit_defaults=True, gc=False):
     """One output row; empty media lists and an unset ``solution`` are left out of the JSON."""
 
     messages: list[Message]
@@ -65,34 +66,77 @@ def swift_row(sample: Sample, task: str, system: str | None = None) -> SwiftRow:
     return SwiftRow(messages, sample.images, sample.videos, sample.audios, sample.answer)
 
 
-def iter_unified_samples(path: str | os.PathLike[str], sampler: UnifiedSampler,
-                         errors: RowErrors | None = None) -> Iterator[tuple[int, Sample]]:
-    """Stream ``(line, Sample)`` from a unified manifest; problems are ``file:line`` errors."""
-    for lineno, line in read_jsonl_lines(path):
-        try:
-            rec = decode_record(line, path, lineno)
-            raw = decode_json_line(line, path, lineno) if sampler.needs_raw else None
-            yield lineno, sampler.sample(rec, raw)
-        except (InputError, RowProblem) as exc:
-            err = exc if isinstance(exc, InputError) else InputError(str(exc), path, lineno)
-            if errors is None:
-                raise err from None
-            errors.add(err)
+class UnifiedReader:
+    """Streams samples from a unified manifest a block at a time.
+
+    The fast path decodes a whole block with msgspec ``decode_lines``; any problem in the block (bad JSON,
+    a schema problem, a row that cannot become a sample) sends that block through the line-by-line path,
+    which reports the exact ``file:line``. Valid files never pay the per-line cost.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], sampler: UnifiedSampler, errors: RowErrors | None = None):
+        self.path = path
+        self.sampler = sampler
+        self.errors = errors
+
+    def fast(self, block: bytes) -> list[Sample]:
+        """All samples of a block, or ``RowProblem``/``msgspec.DecodeError`` if any row needs a closer look."""
+        if self.sampler.needs_raw:
+            raise RowProblem("template needs raw rows")
+        sample = self.sampler.sample
+        out = []
+        for rec in _record_decoder.decode_lines(block):
+            if record_problems(rec):
+                raise RowProblem("schema")
+            out.append(sample(rec))
+        return out
+
+    def slow(self, first_line: int, block: bytes) -> Iterator[tuple[int, Sample]]:
+        """Line by line, with exact locations; bad rows raise or go to ``errors``."""
+        path, sampler = self.path, self.sampler
+        for lineno, line in split_block(first_line, block):
+            try:
+                rec = decode_record(line, path, lineno)
+                raw = decode_json_line(line, path, lineno) if sampler.needs_raw else None
+                yield lineno, sampler.sample(rec, raw)
+            except (InputError, RowProblem) as exc:
+                _report(exc, path, lineno, self.errors)
+
+    def write(self, out: str | os.PathLike[str], fmt: Callable[[Sample], Any]) -> int:
+        """Format every sample and write them atomically; returns the number of rows written."""
+        check_not_input(out, [self.path])
+        with JsonlWriter(out) as w:
+            for first, block in read_jsonl_blocks(self.path):
+                try:
+                    w.write_many([fmt(s) for s in self.fast(block)])
+                    continue
+                except (msgspec.DecodeError, RowProblem):
+                    pass
+                for lineno, sample in self.slow(first, block):
+                    try:
+                        w.write(fmt(sample))
+                    except RowProblem as exc:
+                        _report(exc, self.path, lineno, self.errors)
+        return w.count
+
+
+def _report(exc: Exception, path: str | os.PathLike[str], lineno: int, errors: RowErrors | None) -> None:
+    err = exc if isinstance(exc, InputError) else InputError(str(exc), path, lineno)
+    if errors is None:
+        raise err from None
+    errors.add(err)
 
 
 def write_rows(inp: str | os.PathLike[str], out: str | os.PathLike[str], samples: Iterator[tuple[int, Sample]],
                fmt: Callable[[Sample], Any], errors: RowErrors | None) -> int:
-    """Drive a conversion: format each sample, write atomically, turn row problems into ``file:line``."""
+    """Drive a line-by-line conversion (QA files): format each sample, write atomically."""
     check_not_input(out, [inp])
     with JsonlWriter(out) as w:
         for lineno, sample in samples:
             try:
                 w.write(fmt(sample))
             except RowProblem as exc:
-                err = InputError(str(exc), inp, lineno)
-                if errors is None:
-                    raise err from None
-                errors.add(err)
+                _report(exc, inp, lineno, errors)
     return w.count
 
 
@@ -114,8 +158,8 @@ def convert_unified_to_msswift(
     check_system_prompt(system_prompt)
     sampler = UnifiedSampler(user_template, audio_in_video=audio_in_video, warn=warn)
     errors = RowErrors(skip_invalid)
-    rows = write_rows(input_path, output_path, iter_unified_samples(input_path, sampler, errors),
-                      lambda s: swift_row(s, task_type, system_prompt), errors)
+    rows = UnifiedReader(input_path, sampler, errors).write(output_path, lambda s: swift_row(s, task_type,
+                                                                                         system_prompt))
     return {"rows": rows, "skipped": errors.count, "errors": errors.messages, "summary": errors.summary()}
 
 

@@ -96,6 +96,7 @@ class UnifiedSampler:
         self.audio_in_video = audio_in_video
         self.for_llamafactory = for_llamafactory
         self.fields: tuple[str, ...] = ()
+        self._prompts: dict[tuple[Any, ...], str] = {}
         self.needs_raw = False
         if template is not None:
             self.fields = _template_fields(template)
@@ -140,6 +141,19 @@ class UnifiedSampler:
             raise RowProblem(f"text contains a literal {bad[0]}, which the trainer would read as a media slot")
         meta = rec.meta or {}
         question = meta.get("question") if isinstance(meta.get("question"), str) else None
+        if self.template is None and question is None:
+            # The common case: the prompt depends only on (modality, task, media counts); build and check it once.
+            key = (rec.modality, rec.task, len(images), len(videos), len(audios))
+            prompt = self._prompts.get(key)
+            if prompt is None:
+                instruction = default_instruction(rec.modality, rec.task)
+                if instruction is None:
+                    raise RowProblem(f"no prompt for a {rec.modality!r} row with task {rec.task!r}: add "
+                                     "meta.question or pass --user-template")
+                prompt = with_tags(instruction, media)
+                check_tag_counts(Sample(prompt, answer, images, videos, audios))
+                self._prompts[key] = prompt
+            return Sample(prompt, answer, images, videos, audios)
         tags = tags_for(images, videos, audios)
         if self.template is None:
             instruction = question or default_instruction(rec.modality, rec.task)

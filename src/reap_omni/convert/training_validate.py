@@ -19,7 +19,7 @@ import msgspec
 from reap_omni.convert.media_refs import MediaChecker
 from reap_omni.convert.sample import AUDIO_TAG, IMAGE_TAG, VIDEO_TAG
 from reap_omni.errors import InputError, format_location
-from reap_omni.manifest.jsonl import read_jsonl_lines
+from reap_omni.manifest.jsonl import read_jsonl_blocks, split_block
 
 SWIFT_ROLES = frozenset({"system", "user", "assistant", "tool_call", "tool_response", "tool"})
 #: SWIFT's ShareGPT aliases (roles after ``from`` -> ``role``).
@@ -34,6 +34,30 @@ _MEDIA_KEYS = frozenset(k for c in MEDIA_COLUMNS for k in c[:2])
 _JSON_TYPE = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
               type(None): "null"}
 _decoder = msgspec.json.Decoder()
+
+
+class _NeedsSlowPath(Exception):
+    """A block holds something the fast path does not vouch for; check it line by line."""
+
+
+class _FastMessage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    role: str
+    content: str
+
+
+class _FastRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The plain SWIFT row shape (what ``msswift`` writes). Anything else fails to decode: slow path."""
+
+    messages: list[_FastMessage]
+    images: list[str] | msgspec.UnsetType = msgspec.UNSET
+    videos: list[str] | msgspec.UnsetType = msgspec.UNSET
+    audios: list[str] | msgspec.UnsetType = msgspec.UNSET
+    solution: str | msgspec.UnsetType = msgspec.UNSET
+
+
+_fast_decoder = msgspec.json.Decoder(_FastRow)
+#: the JSON type each _FastRow field has
+_FAST_TYPES = {"messages": "array", "images": "array", "videos": "array", "audios": "array", "solution": "string"}
 
 
 @dataclass
@@ -122,33 +146,48 @@ class _Validator:
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> ValidationReport:
-        errs = self._row_errors
         rep = self.report
-        for lineno, line in read_jsonl_lines(self.path):
-            rep.total += 1
+        for first, block in read_jsonl_blocks(self.path):
             try:
-                row = _decoder.decode(line)
-            except UnicodeDecodeError as exc:
-                errs.append(f"invalid UTF-8 at byte {exc.start}")
-            except msgspec.DecodeError as exc:
-                errs.append(f"malformed JSON: {exc}")
-            else:
-                if type(row) is dict:
-                    self.check_types(row, lineno)
-                    kind = self.check_row(row, lineno)
-                    if not errs:
-                        if kind == "sft":
-                            rep.sft_samples += 1
-                        elif kind == "grpo":
-                            rep.grpo_samples += 1
-                else:
-                    errs.append(f"expected a JSON object, got {_JSON_TYPE.get(type(row), type(row).__name__)}")
-            if errs:
-                self._flush(lineno)
+                self.fast_block(block)
+                continue
+            except (msgspec.DecodeError, _NeedsSlowPath):
+                pass
+            for lineno, line in split_block(first, block):
+                self.check_line(lineno, line)
         if rep.total == 0:
             self.file_error("no rows")
         self.finish()
         return rep
+
+    def fast_block(self, block: bytes) -> None:
+        """Validate a whole block at C speed when every row is plainly fine; raise ``_NeedsSlowPath`` (or a
+        msgspec error) otherwise, *before* changing any state, so the block is redone line by line."""
+        raise _NeedsSlowPath
+
+    def check_line(self, lineno: int, line: bytes) -> None:
+        errs = self._row_errors
+        rep = self.report
+        rep.total += 1
+        try:
+            row = _decoder.decode(line)
+        except UnicodeDecodeError as exc:
+            errs.append(f"invalid UTF-8 at byte {exc.start}")
+        except msgspec.DecodeError as exc:
+            errs.append(f"malformed JSON: {exc}")
+        else:
+            if type(row) is dict:
+                self.check_types(row, lineno)
+                kind = self.check_row(row, lineno)
+                if not errs:
+                    if kind == "sft":
+                        rep.sft_samples += 1
+                    elif kind == "grpo":
+                        rep.grpo_samples += 1
+            else:
+                errs.append(f"expected a JSON object, got {_JSON_TYPE.get(type(row), type(row).__name__)}")
+        if errs:
+            self._flush(lineno)
 
     def check_row(self, row: dict[str, Any], lineno: int) -> str | None:
         """Append the row's problems to ``self._row_errors``; return its kind (``sft``/``grpo``) if known."""
@@ -281,6 +320,62 @@ class SwiftValidator(_Validator):
         self._check_media(row, counts)
         self._check_extras(row, msgs)
         return kind
+
+    def fast_block(self, block: bytes) -> None:
+        rows = _fast_decoder.decode_lines(block)
+        known = {k for k, (t, _) in self._first_type.items() if _FAST_TYPES.get(k) == t}
+        if "messages" not in known or (self.task == "auto" and len(self._kinds_seen) != 1):
+            raise _NeedsSlowPath
+        want_sft = (self.task if self.task != "auto" else next(iter(self._kinds_seen))) == "sft"
+        ok_media = [col in known for col in ("images", "videos", "audios")]
+        if not want_sft and "solution" not in known:
+            raise _NeedsSlowPath
+        media = (("image", 0), ("video", 1), ("audio", 2))
+        check, aiv, unset = self.media.check, self.audio_in_video, msgspec.UNSET
+        for r in rows:
+            msgs = r.messages
+            ni = nv = na = 0
+            prev = None
+            content = ""
+            for i, m in enumerate(msgs):
+                role, content = m.role, m.content
+                if role == "user":
+                    if prev:
+                        raise _NeedsSlowPath
+                    prev = True
+                elif role == "assistant":
+                    if not prev:
+                        raise _NeedsSlowPath
+                    prev = False
+                elif role != "system" or i or "<" in content:
+                    raise _NeedsSlowPath
+                if "<" in content:
+                    ni += content.count(IMAGE_TAG)
+                    nv += content.count(VIDEO_TAG)
+                    na += content.count(AUDIO_TAG)
+            if prev is None or prev is want_sft or (r.solution is unset) is not want_sft:
+                raise _NeedsSlowPath  # no turns, the other task, or a solution column where none was seen
+            if want_sft and (not content or "<" in content):
+                raise _NeedsSlowPath
+            for items, n, (kind, idx) in ((r.images, ni, media[0]), (r.videos, nv, media[1]),
+                                          (r.audios, na, media[2])):
+                if items is unset:
+                    if n:
+                        raise _NeedsSlowPath
+                    continue
+                if len(items) != n or not ok_media[idx]:
+                    raise _NeedsSlowPath
+                for p in items:
+                    if not p or check(p, kind) is not None:
+                        raise _NeedsSlowPath
+            if aiv and r.videos and r.audios:
+                raise _NeedsSlowPath
+        rep = self.report
+        rep.total += len(rows)
+        if want_sft:
+            rep.sft_samples += len(rows)
+        else:
+            rep.grpo_samples += len(rows)
 
     def _from_conversations(self, row: dict[str, Any]) -> list[Any] | None:
         """SWIFT also reads ``conversations``/``conversation`` with ShareGPT keys; normalise them."""
