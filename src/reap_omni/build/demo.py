@@ -52,6 +52,19 @@ def _demo_source(server, spec: SourceSpec, rows: int) -> SourceSpec | None:
     return msgspec.structs.replace(spec, **changes) if changes else spec
 
 
+def serve_fixtures(server, datasets: Sequence[DatasetSpec], rows: dict[str, int]) -> list[DatasetSpec]:
+    """Fixtures on ``server`` for every source of ``datasets`` it can imitate, sized for ``rows[name]`` samples.
+
+    Returns the datasets restricted to those sources (with archive URLs pointing at the server).
+    """
+    out: list[DatasetSpec] = []
+    for d in datasets:
+        specs = [s for s in (_demo_source(server, spec, rows[d.name]) for spec in d.sources) if s is not None]
+        if specs:
+            out.append(msgspec.structs.replace(d, sources=tuple(specs), gated=False))
+    return out
+
+
 @contextlib.contextmanager
 def demo_hub(datasets: Sequence[DatasetSpec], samples: int) -> Iterator[list[DatasetSpec]]:
     """Serve fixtures for ``datasets`` on a loopback Hub; yield the datasets as the demo must read them."""
@@ -61,13 +74,7 @@ def demo_hub(datasets: Sequence[DatasetSpec], samples: int) -> Iterator[list[Dat
     server = HubServer().start()
     saved = os.environ.get("HF_ENDPOINT")
     try:
-        out: list[DatasetSpec] = []
-        for d in datasets:
-            if d.name not in shares:
-                continue
-            specs = [s for s in (_demo_source(server, spec, shares[d.name]) for spec in d.sources) if s is not None]
-            if specs:
-                out.append(msgspec.structs.replace(d, sources=tuple(specs), gated=False))
+        out = serve_fixtures(server, [d for d in datasets if d.name in shares], shares)
         if not out:
             raise ReapOmniError("demo: no recommended dataset has a source the fixture Hub can imitate")
         os.environ["HF_ENDPOINT"] = server.endpoint

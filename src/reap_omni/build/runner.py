@@ -213,6 +213,14 @@ class BuildRunner:
             run.messages.append(_with_access(str(exc), exc.reason, dataset))
             self._bytes(run, source)
             return
+        except ReapOmniError as exc:
+            run.stats.failures["error"] += 1
+            run.messages.append(str(exc))
+            return
+        except Exception as exc:  # a source bug or an unexpected network error: keep the other datasets going
+            run.stats.failures["source_error"] += 1
+            run.messages.append(f"{describe_source(spec)}: unexpected {type(exc).__name__}: {exc}")
+            return
         if not unit_list:
             run.stats.failures["empty_source"] += 1
             run.messages.append(f"{describe_source(spec)} lists no data files")
