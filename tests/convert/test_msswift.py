@@ -226,4 +226,5 @@ def test_large_input_error_line_exact(tmp_path, media):
     res = convert_unified_to_msswift(inp, tmp_path / "out.jsonl", skip_invalid=True)
     assert res["rows"] == 9999 and res["errors"] == [f"{inp}:7778: modality 'video' needs a 'video' path"]
     out = read_jsonl(tmp_path / "out.jsonl")
-    assert [out[i]["messages"][1]["content"] for i in (7776, 7777)] == ["colours scroll", "hello world"]
+    assert [out[i]["messages"][1]["content"] for i in (7776, 7777, 7778)] == ["hello world", "hello world",
+                                                                              "colours scroll"]
