@@ -102,3 +102,16 @@ def test_faults_during_reads_are_retried(libri):
     server.add_fault("*/0002.parquet", "500")
     server.add_fault("*/0002.parquet", "drop")
     assert len(list(src.read(units[-1]))) == 5
+
+
+def test_column_syntax_and_optional_columns(hub_server):
+    cols = {"video": [{"bytes": b"\x1a\x45\xdf\xa3webm" + bytes(20), "path": "a"}] * 2, "question": ["q1", "q2"],
+            "option0": ["x", "y"], "option1": ["z", "w"], "enCap": [["first", "second"], ["only"]]}
+    hub_server.add_repo("o/qa", {"data/test-00000-of-00001.parquet": parquet_bytes(cols)})
+    spec = SourceSpec(kind="hf_parquet", repo="o/qa", split="test",
+                      columns={"video": "video", "question": "question", "options": "option0,option1",
+                               "text": "enCap[0]", "group": "speaker"})  # group is optional and absent
+    src = source(spec)
+    cands = [c for u in src.units() for c in src.read(u)]
+    assert cands[1].fields == {"question": "q2", "options": ["y", "w"], "text": "only"}
+    assert cands[0].media["video"].name == "a.webm"

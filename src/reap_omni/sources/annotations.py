@@ -7,6 +7,7 @@ the outer tar, AISHELL-3's ``content.txt``), and the archive reader picks it up 
 from __future__ import annotations
 
 import posixpath
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from reap_omni.sources.blobs import VIDEO_EXTS, media_name, stem
 from reap_omni.sources.http import ErrorContext, HttpClient
 from reap_omni.sources.hub import RepoFile, ResolvedRepo, match_any, resolve_repo
 from reap_omni.sources.join import MEDIA_FIELDS, map_fields, member_group, parse_metadata
+from reap_omni.sources.range_file import RangeFile
 
 
 @dataclass
@@ -32,24 +34,37 @@ def fetch_metadata(client: HttpClient, spec: SourceSpec, *, repo: ResolvedRepo |
     meta = spec.metadata
     if not meta:
         return None
-    if "://" in meta:
-        data = client.get_bytes(meta, ctx=ErrorContext(dataset=dataset, file=meta))
-        return Metadata(meta, parse_metadata(meta, data, spec))
     opts = spec.options
-    if opts.get("metadata_repo") or opts.get("metadata_revision"):
-        other = msgspec.structs.replace(spec, repo=opts.get("metadata_repo") or spec.repo,
-                                        fallback_repos=() if opts.get("metadata_repo") else spec.fallback_repos,
-                                        revision=opts.get("metadata_revision") or spec.revision)
-        repo = resolve_repo(client, other, (meta,), dataset=dataset)
-        listing = repo.files
-    if repo is None:
-        return None
-    found = [f for f in listing if match_any(f.path, (meta,))]
-    if not found:
-        return None
-    f = found[0]
-    data = client.get_bytes(repo.url(client, f.path), ctx=repo.ctx(dataset, f.path))
-    return Metadata(f.path, parse_metadata(f.path, data, spec))
+    if "://" in meta:
+        name, url, size, ctx = meta, meta, None, ErrorContext(dataset=dataset, file=meta)
+    else:
+        if opts.get("metadata_repo") or opts.get("metadata_revision"):
+            other = msgspec.structs.replace(
+                spec, repo=opts.get("metadata_repo") or spec.repo,
+                fallback_repos=tuple(opts.get("metadata_fallback_repos", ())) if opts.get("metadata_repo")
+                else spec.fallback_repos,
+                revision=opts.get("metadata_revision") or spec.revision)
+            repo = resolve_repo(client, other, (meta,), dataset=dataset)
+            listing = repo.files
+        if repo is None:
+            return None
+        found = [f for f in listing if match_any(f.path, (meta,))]
+        if not found:
+            return None
+        name, size = found[0].path, found[0].size
+        url, ctx = repo.url(client, name), repo.ctx(dataset, name)
+    member = opts.get("metadata_member")
+    if member and name.lower().endswith(".zip"):  # annotations packed in a zip: read just that member
+        with RangeFile(client, url, size, ctx=ctx) as rf, zipfile.ZipFile(rf) as zf:
+            try:
+                data = zf.read(member)
+            except KeyError:
+                raise SourceUnavailable(
+                    f"{ctx.label()}: {name} has no member {member!r} (it has {zf.namelist()[:10]}); change "
+                    "`options.metadata_member`", reason="layout") from None
+        return Metadata(member, parse_metadata(member, data, spec))
+    data = client.get_bytes(url, ctx=ctx)
+    return Metadata(name, parse_metadata(name, data, spec))
 
 
 def no_match_error(who: str, archive: str, member: str, examples: list[str]) -> SourceUnavailable:

@@ -23,9 +23,9 @@ from reap_omni.sources.base import Candidate, MediaBlob, Provenance, SourceUnava
 from reap_omni.sources.blobs import media_name
 from reap_omni.sources.http import HttpClient
 from reap_omni.sources.hub import ResolvedRepo, resolve_repo
+from reap_omni.sources.join import MEDIA_FIELDS, column_value, layout_error, missing_required, source_columns
 from reap_omni.sources.range_file import RangeFile
 
-MEDIA_FIELDS = ("audio", "video")
 FOOTER_THREADS = 8
 
 
@@ -108,8 +108,6 @@ class HubParquetSource:
             try:
                 pf = pq.ParquetFile(rf)
             except (pa.ArrowInvalid, OSError) as exc:
-                if isinstance(exc, SourceUnavailable):
-                    raise
                 raise SourceUnavailable(
                     f"{self._who()}: {self.repo.repo}@{self.repo.revision}/{f.path} is not a readable parquet file "
                     f"({exc}); change the source's `files` in the catalog entry", reason="layout") from None
@@ -122,18 +120,14 @@ class HubParquetSource:
 
     def _check_columns(self, info: _FileInfo, names: list[str]) -> None:
         assert self.repo is not None
-        for field, column in self.spec.columns.items():
-            if column not in names and field not in self.optional:
-                raise SourceUnavailable(
-                    f"{self._who()}: column {column!r} (mapped to {field!r}) is not in "
-                    f"{self.repo.repo}@{self.repo.revision}/{info.path}; its columns are {names}; change "
-                    f"`columns.{field}` of this source in the catalog entry (--source-option columns.{field}=...)",
-                    reason="layout",
-                )
+        missing = missing_required(self.spec.columns, names, media_are_columns=True, optional=self.optional)
+        if missing:
+            fld, col = missing[0]
+            raise layout_error(self._who(), f"{self.repo.repo}@{self.repo.revision}/{info.path}", fld, col, names)
 
     def _needed_columns(self, info: _FileInfo) -> list[str]:
-        names = info.metadata.schema.to_arrow_schema().names
-        return sorted({c for c in self.spec.columns.values() if c in names})
+        names = set(info.metadata.schema.to_arrow_schema().names)
+        return sorted({c for v in self.spec.columns.values() for c in source_columns(v) if c in names})
 
     # -- reading -----------------------------------------------------------------------------------
     def read(self, unit: Unit) -> Iterator[Candidate]:
@@ -157,9 +151,9 @@ class HubParquetSource:
         fields: dict[str, Any] = {}
         media: dict[str, MediaBlob] = {}
         for field, column in self.spec.columns.items():
-            if column not in values:
+            value = column_value(values, column)
+            if value is None:
                 continue
-            value = values[column]
             if field in MEDIA_FIELDS:
                 blob = self._blob(value, f"{posixpath.basename(info.path).split('.')[0]}-{row}")
                 if blob is not None:
