@@ -21,6 +21,17 @@ def test_id_index_reports_first_location() -> None:
     assert id_key("a") != id_key("a ") and id_key("\ud800") != id_key("a")  # lone surrogates do not crash
 
 
+def test_id_index_grows_and_keeps_every_location() -> None:
+    ids = IdIndex(capacity=16)
+    n = 20000
+    for i in range(n):
+        assert ids.add(f"row-{i}", i % 3, i + 1) is None
+    assert len(ids) == n
+    assert all(ids.add(f"row-{i}", 9, 0) == (i % 3, i + 1) for i in range(0, n, 7))
+    assert "row-19999" in ids and "row-20000" not in ids
+    assert ids.nbytes() < 100 * n  # flat arrays at load <= 1/2, not a dict of strings (~200 bytes a row)
+
+
 def test_offsets_point_at_each_line(tmp_path: Path) -> None:
     p = tmp_path / "m.jsonl"
     data = b'\xef\xbb\xbf{"a": 1}\r\n\r\n  {"b": 2}\n{"c": 3}'
