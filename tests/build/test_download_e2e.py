@@ -23,9 +23,15 @@ from reap_omni.media.probe import probe
 REPO = Path(__file__).resolve().parents[2]
 
 
+def fixture(server, spec, **kwargs):
+    """``add_spec_fixture``'s record of what it built (it may also return the spec with fixture URLs)."""
+    built = add_spec_fixture(server, spec, **kwargs)
+    return built[0] if isinstance(built, tuple) else built
+
+
 def librispeech_hub(server, shards=8, rows_per_shard=9, row_group_size=3):
     spec = get_dataset("librispeech").sources[0]
-    return add_spec_fixture(server, spec, shards=shards, rows_per_shard=rows_per_shard, row_group_size=row_group_size)
+    return fixture(server, spec, shards=shards, rows_per_shard=rows_per_shard, row_group_size=row_group_size)
 
 
 def records(out: Path, stratum="audio"):
@@ -75,7 +81,7 @@ def test_spread_option_trades_diversity_for_bytes(hub_server, tmp_path):
 
 def test_gated_and_missing_datasets_fail_clearly_while_others_continue(hub_server, tmp_path, capsys):
     librispeech_hub(hub_server, shards=2)
-    fx = add_spec_fixture(hub_server, get_dataset("covost2").sources[0], shards=2, rows_per_shard=6)
+    fx = fixture(hub_server, get_dataset("covost2").sources[0], shards=2, rows_per_shard=6)
     hub_server.repos[fx.repo].gated = True
     out = tmp_path / "data"
     code = run(["download", "-d", "librispeech", "covost2", "msrvtt", "-o", str(out), "-n", "4", "--quiet"])
@@ -174,7 +180,7 @@ def test_lock_never_contains_the_token(hub_server, tmp_path):
 
 @pytest.mark.parametrize("flag", ["--keep-audio", "--strip-audio"])
 def test_video_audio_track_options(hub_server, tmp_path, flag):
-    add_spec_fixture(hub_server, get_dataset("msrvtt").sources[0], shards=2, rows_per_shard=3, row_group_size=2)
+    fixture(hub_server, get_dataset("msrvtt").sources[0], shards=2, rows_per_shard=3, row_group_size=2)
     out = tmp_path / "v"
     assert run(["download", "-d", "msrvtt", "-o", str(out), "-n", "2", "--quiet", "--max-video-seconds", "0.5",
                 flag]) == 0

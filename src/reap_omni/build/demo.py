@@ -40,9 +40,12 @@ def _demo_source(server, spec: SourceSpec, rows: int) -> SourceSpec | None:
     if spec.kind not in DEMO_KINDS or spec.opt_in:
         return None
     try:
-        fx = add_spec_fixture(server, spec, **_fixture_size(spec.kind, rows))
+        built = add_spec_fixture(server, spec, **_fixture_size(spec.kind, rows))
     except (ValueError, KeyError, NotImplementedError):
         return None
+    if isinstance(built, tuple):  # (what was built, the spec with its URLs moved to the fixture server)
+        return built[1]
+    fx = built
     changes: dict[str, str] = {}
     urls = list(fx.urls)
     if urls and spec.url:
