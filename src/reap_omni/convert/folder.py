@@ -28,6 +28,7 @@ from reap_omni.parallel import ordered_map
 AUDIO_EXTS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aif", ".aiff", ".amr"})
 VIDEO_EXTS = frozenset({".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".ts", ".3gp"})
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+MEDIA_EXTS = AUDIO_EXTS | VIDEO_EXTS | IMAGE_EXTS
 TRANSCRIPT_EXTS = (".txt", ".lab")
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
 #: metadata columns tried, in order, for the text when --text-key is not given
@@ -92,13 +93,14 @@ def _load_metadata(folder: Path, name: str, errors: RowErrors, text_key: str | N
 
 
 class _Plan:
-    """What the walk found: media files, transcripts, metadata rows, and stem counts for unique ids."""
+    """A first walk: metadata rows, stem counts (for unique ids) and ignored files. Media files are not
+    listed here but found again by a second walk, so memory does not grow with the number of files."""
 
     def __init__(self, root: Path, errors: RowErrors, text_key: str | None):
-        self.media: list[Path] = []
+        self.root = root
         self.meta: dict[Path, _Meta] = {}
-        self.transcripts: set[Path] = set()
         self.ignored = 0
+        self.used_meta = 0
         stems: Counter[str] = Counter()
         for folder, files in _walk(root):
             names = set(files)
@@ -114,15 +116,19 @@ class _Plan:
                         self.meta[target] = meta
             for name in files:
                 ext = os.path.splitext(name)[1].lower()
-                if ext in AUDIO_EXTS or ext in VIDEO_EXTS or ext in IMAGE_EXTS:
-                    self.media.append(folder / name)
+                if ext in MEDIA_EXTS:
                     stems[os.path.splitext(name)[0]] += 1
-                elif ext in TRANSCRIPT_EXTS:
-                    self.transcripts.add(folder / name)
-                elif name not in METADATA_FILES:
+                elif ext not in TRANSCRIPT_EXTS and name not in METADATA_FILES:
                     self.ignored += 1
-        self.media.sort(key=lambda p: p.relative_to(root).parts)
         self.duplicate_stems = {s for s, n in stems.items() if n > 1}
+
+    def media(self) -> Iterator[tuple[Path, frozenset[str]]]:
+        """Each media file, in walk order, with the names of the files beside it (for transcripts)."""
+        for folder, files in _walk(self.root):
+            names = frozenset(files)
+            for name in files:
+                if os.path.splitext(name)[1].lower() in MEDIA_EXTS:
+                    yield folder / name, names
 
 
 def _key(root: Path, path: Path, duplicate_stems: set[str]) -> str:
@@ -161,16 +167,17 @@ def convert_folder(
     report = ConvertReport(output=os.fspath(output), errors=errors)
     ids = IdIndex()
 
-    def facts(path: Path) -> Any:
-        ext = path.suffix.lower()
-        return None if ext in IMAGE_EXTS else probe(path)
+    def facts(item: tuple[Path, frozenset[str]]) -> Any:
+        path = item[0]
+        return None if path.suffix.lower() in IMAGE_EXTS else probe(path)
 
     with JsonlWriter(output) as w:
-        for path, info in ordered_map(facts, plan.media, jobs):
+        for (path, beside), info in ordered_map(facts, plan.media(), jobs):
             try:
                 if isinstance(info, Exception):
                     raise info
-                rec = _record(root, path, info, plan, name, video_modality, text_key, task, lang, keep_relative)
+                rec = _record(root, path, beside, info, plan, name, video_modality, text_key, task, lang,
+                              keep_relative)
                 if ids.add(rec.id, 0, 0) is not None:
                     raise InputError(f"id {rec.id!r} is not unique", path)
             except InputError as exc:
@@ -180,14 +187,14 @@ def convert_folder(
         report.written = w.count
     if plan.ignored:
         report.notes.append(f"ignored {plan.ignored} file(s) that are not media, transcripts or metadata")
-    unused = len(plan.meta) - sum(1 for p in plan.media if p in plan.meta)
+    unused = len(plan.meta) - plan.used_meta
     if unused:
         report.notes.append(f"{unused} metadata row(s) point to files that are not media and were not used")
     return report
 
 
 def _record(
-    root: Path, path: Path, info: Any, plan: _Plan, name: str, video_modality: str,
+    root: Path, path: Path, beside: frozenset[str], info: Any, plan: _Plan, name: str, video_modality: str,
     text_key: str | None, task: str | None, lang: str | None, keep_relative: bool,
 ) -> Record:
     rel = path.relative_to(root)
@@ -195,6 +202,7 @@ def _record(
     meta_row = plan.meta.get(path)
     extra: dict[str, Any] | None = None
     if meta_row is not None:
+        plan.used_meta += 1
         key = text_key or next((k for k in TEXT_KEYS if k in meta_row.row), None)
         value = meta_row.row.get(key, "") if key else ""
         if value is not None and not isinstance(value, str):
@@ -204,9 +212,8 @@ def _record(
     else:
         text = ""
         for ext in TRANSCRIPT_EXTS:
-            candidate = path.with_suffix(ext)
-            if candidate in plan.transcripts:
-                text = _read_text(candidate)
+            if path.stem + ext in beside:
+                text = _read_text(path.with_suffix(ext))
                 break
     fields: dict[str, Any] = {}
     if info is None:

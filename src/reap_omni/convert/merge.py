@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from reap_omni.convert.output import ConvertReport, prepare_output
 from reap_omni.convert.paths import manifest_line
@@ -133,6 +132,8 @@ def _write_shuffled(
     w: JsonlWriter, rows: _Rows, inputs: list[str], bases: list[str], keep_relative: bool,
     max_samples: int | None, seed: int,
 ) -> None:
+    import numpy as np  # only a shuffle needs it
+
     files = array("H")
     offsets = array("q")
     renamed: dict[int, str] = {}

@@ -12,15 +12,17 @@ import os
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reap_omni.convert.paths import absolute_media_path, is_url
 from reap_omni.errors import InputError, format_location
 from reap_omni.manifest.ids import IdIndex
 from reap_omni.manifest.jsonl import read_jsonl_entries
 from reap_omni.manifest.record import Record, decode_record
-from reap_omni.media.probe import MediaInfo, probe
 from reap_omni.parallel import ordered_map
+
+if TYPE_CHECKING:
+    from reap_omni.media.probe import MediaInfo
 
 #: which streams each modality needs from each media field
 NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -106,6 +108,8 @@ class _ProbeCache:
         if hit is not None:
             self._items.move_to_end(path)
             return hit
+        from reap_omni.media.probe import probe  # PyAV loads only when media is checked
+
         try:
             result: MediaInfo | InputError = probe(path)
         except InputError as exc:
