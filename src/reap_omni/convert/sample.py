@@ -58,6 +58,8 @@ def tags_for(images: list[str], videos: list[str], audios: list[str]) -> str:
 def check_tag_counts(sample: Sample) -> None:
     """Tag count equals media count per modality, always: SWIFT would silently shift media otherwise."""
     text = sample.prompt
+    if "<" not in text and not (sample.images or sample.videos or sample.audios):
+        return  # no tags, no media: the common text-row case, checked without the loop
     for items, tag, col in ((sample.images, IMAGE_TAG, "images"), (sample.videos, VIDEO_TAG, "videos"),
                             (sample.audios, AUDIO_TAG, "audios")):
         n = text.count(tag) if "<" in text else 0
@@ -136,11 +138,12 @@ class UnifiedSampler:
         """Build the sample for one record; ``raw`` (the row as a dict) serves template fields beyond Record."""
         images, videos, audios = media = self.media(rec)
         answer = rec.text
-        bad = literal_tags(answer)
-        if bad:
-            raise RowProblem(f"text contains a literal {bad[0]}, which the trainer would read as a media slot")
-        meta = rec.meta or {}
-        question = meta.get("question") if isinstance(meta.get("question"), str) else None
+        if "<" in answer and literal_tags(answer):
+            raise RowProblem(f"text contains a literal {literal_tags(answer)[0]}, which the trainer would read as "
+                             "a media slot")
+        question = rec.meta.get("question") if rec.meta else None
+        if type(question) is not str:
+            question = None
         if self.template is None and question is None:
             # The common case: the prompt depends only on (modality, task, media counts); build and check it once.
             key = (rec.modality, rec.task, len(images), len(videos), len(audios))

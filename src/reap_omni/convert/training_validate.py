@@ -146,15 +146,18 @@ class _Validator:
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> ValidationReport:
+        from reap_omni.convert.msswift import gc_paused
+
         rep = self.report
-        for first, block in read_jsonl_blocks(self.path):
-            try:
-                self.fast_block(block)
-                continue
-            except (msgspec.DecodeError, _NeedsSlowPath):
-                pass
-            for lineno, line in split_block(first, block):
-                self.check_line(lineno, line)
+        with gc_paused():
+            for first, block in read_jsonl_blocks(self.path):
+                try:
+                    self.fast_block(block)
+                    continue
+                except (msgspec.DecodeError, _NeedsSlowPath):
+                    pass
+                for lineno, line in split_block(first, block):
+                    self.check_line(lineno, line)
         if rep.total == 0:
             self.file_error("no rows")
         self.finish()
