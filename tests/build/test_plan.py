@@ -29,6 +29,10 @@ def test_balanced_plan_leaves_out_datasets_whose_share_is_zero():
 
 def test_rebalance_moves_a_failed_share_to_healthy_datasets_of_the_same_stratum():
     plan = balanced_plan([dataset("a"), dataset("b"), dataset("c"), dataset("v", "video")], 90)
-    grown = rebalance(plan, {"a": 30, "b": 0, "c": 30, "v": 10})
-    assert {p.name: p.target for p in grown} == {"a": 45, "c": 45}  # video has no healthy peer: unchanged
+    changed = rebalance(plan, {"a": 30, "b": 0, "c": 30, "v": 10})
+    assert {p.name: p.target for p in changed} == {"a": 45, "b": 0, "c": 45}  # video has no healthy peer
     assert rebalance(plan, {"a": 30, "b": 30, "c": 30, "v": 90}) == []
+    # applied, the stratum total stays 90 and a second call finds nothing left to move
+    after = [next((c for c in changed if c.name == p.name), p) for p in plan]
+    assert sum(p.target for p in after if p.group == "audio") == 90
+    assert rebalance(after, {"a": 45, "b": 0, "c": 45, "v": 10}) == []

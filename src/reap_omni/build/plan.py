@@ -63,26 +63,28 @@ def split_evenly(total: int, parts: int) -> list[int]:
 
 
 def rebalance(plan: Sequence[PlanItem], delivered: Mapping[str, int]) -> list[PlanItem]:
-    """New targets that make up, within each balancing group, the rows that failed datasets did not deliver.
+    """Changed targets that make up, within each balancing group, the rows failed datasets did not deliver.
 
-    ``delivered`` maps dataset name to the rows it has now. Only datasets that met their target receive
-    more (one that fell short is exhausted or failing). Returns only the items whose target grew; an empty
-    list means nothing can or needs to be rebalanced.
+    ``delivered`` maps dataset name to the rows it has now. A dataset that fell short (exhausted or failing)
+    gives its missing share away: its target drops to what it delivered. Only datasets that met their target
+    receive more. Returns the items whose target changed; none growing means nothing can be rebalanced.
     """
-    grown: list[PlanItem] = []
+    changed: list[PlanItem] = []
     groups: dict[str, list[PlanItem]] = {}
     for item in plan:
         if item.group is not None:
             groups.setdefault(item.group, []).append(item)
     for members in groups.values():
-        deficit = sum(max(0, it.target - delivered.get(it.name, 0)) for it in members)
+        short = [it for it in members if delivered.get(it.name, 0) < it.target]
         healthy = [it for it in members if delivered.get(it.name, 0) >= it.target]
+        deficit = sum(it.target - delivered.get(it.name, 0) for it in short)
         if deficit <= 0 or not healthy:
             continue
+        changed.extend(PlanItem(it.dataset, delivered.get(it.name, 0), it.group) for it in short)
         for it, extra in zip(healthy, split_evenly(deficit, len(healthy)), strict=True):
             if extra > 0:
-                grown.append(PlanItem(it.dataset, it.target + extra, it.group))
-    return grown
+                changed.append(PlanItem(it.dataset, it.target + extra, it.group))
+    return changed
 
 
 def _unique(datasets: Iterable[DatasetSpec]) -> list[DatasetSpec]:

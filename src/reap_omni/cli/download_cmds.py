@@ -231,12 +231,14 @@ def _quickstart(options: BuildOptions, datasets: list[DatasetSpec], samples: int
     runner = BuildRunner(options)
     stats = runner.run(plan)
     # a dataset that failed leaves its share to the others of its stratum, so each stratum still gets N rows
-    for _ in range(2):
-        grown = rebalance(plan, {name: d.rows for name, d in stats.datasets.items()})
+    for _ in range(3):
+        delivered = {name: d.rows for name, d in stats.datasets.items()}
+        changed = rebalance(plan, delivered)
+        grown = [c for c in changed if c.target > delivered.get(c.name, 0)]
         if not grown:
             break
         stats = runner.run(grown)
-        targets = {g.name: g for g in grown}
+        targets = {c.name: c for c in changed}
         plan = [targets.get(p.name, p) for p in plan]
     runner.finish()
     _print_outputs(options, runner.stats)
