@@ -189,3 +189,18 @@ def test_from_lock_rebuilds_the_same_rows_at_the_locked_revision(tmp_path):
 
     plan, _, errors = selection_from_lock(lock, gone, source_id)
     assert plan == [] and "unknown dataset" in errors["toy"]
+
+
+def test_language_option_checks_multilingual_datasets_and_filters_rows(tmp_path):
+    class Lang(MemorySource):
+        def read(self, unit):
+            for c in super().read(unit):
+                c.fields["lang"] = "de" if int(c.fields["id"][3:]) % 2 else "en"
+                yield c
+
+    ds = dataset(languages=("en", "de"))
+    stats, _, err, opts = build(tmp_path / "a", [ds], {"org/toy": Lang(SPEC)}, samples=4, language="de")
+    assert len(rows(opts)) == 4 and {r.lang for r in rows(opts)} == {"de"}
+    assert stats.datasets["toy"].failures["other_language"] > 0
+    stats, _, err, _ = build(tmp_path / "b", [ds], {"org/toy": Lang(SPEC)}, samples=4, language="fr")
+    assert "--language fr is not one of this dataset's: en, de" in err
