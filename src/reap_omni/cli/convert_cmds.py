@@ -12,9 +12,19 @@ _MODALITIES = ("audio", "video", "mixed", "image", "text")
 
 
 def _nonneg_int(value: str) -> int:
-    n = int(value)
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
     if n < 0:
         raise argparse.ArgumentTypeError("must be zero or more")
+    return n
+
+
+def _pos_int(value: str) -> int:
+    n = _nonneg_int(value)
+    if n == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
     return n
 
 
@@ -37,7 +47,8 @@ def _add_table_flags(p: argparse.ArgumentParser, kind: str) -> None:
     p.add_argument("--video-modality", choices=("auto", "video", "mixed"), default="video",
                    help="modality of rows with only a video: video (default), mixed (its audio track is used), "
                    "or auto (probe the file: mixed when it has an audio track)")
-    p.add_argument("--name", help="dataset name: id prefix and source.dataset (default: the input file name)")
+    p.add_argument("--name", help="dataset name: recorded as source.dataset and prefixed to ids (without it, ids "
+                   "come from the id column as they are, or are <input file name>_<row number>)")
     p.add_argument("--task", help="task of every row (asr, caption, qa, translation, classification, ...)")
     p.add_argument("--lang", help="language code of every row")
     p.add_argument("--split", help="source split recorded in each row (train, test, ...)")
@@ -163,7 +174,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "caption or transcript)")
     p.add_argument("--task", help="task of every row")
     p.add_argument("--lang", help="language code of every row")
-    p.add_argument("--jobs", type=int, default=4, help="files probed in parallel (default 4)")
+    p.add_argument("--jobs", type=_pos_int, default=4, help="files probed in parallel (default 4)")
     _add_common(p)
     p.set_defaults(func=_cmd_folder)
 
@@ -197,5 +208,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-errors", type=_nonneg_int, default=100,
                    help="print at most N errors (all are counted; default 100)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--jobs", type=int, default=4, help="files probed in parallel with --check-media (default 4)")
+    p.add_argument("--jobs", type=_pos_int, default=4, help="files probed in parallel with --check-media (default 4)")
     p.set_defaults(func=_cmd_validate)
