@@ -84,6 +84,10 @@ def test_video_modality_auto_probes_the_file(media: Path) -> None:
     src.write_text("text,video\nsilent,v.mp4\nsound,va.mp4\n")
     convert_csv(src, media / "out.jsonl", FieldMap(video_modality="auto"))
     assert [r["modality"] for r in rows(media / "out.jsonl")] == ["video", "mixed"]
+    (media / "junk.mp4").write_bytes(b"not a video")
+    src.write_text("text,video\nsilent,v.mp4\njunk,junk.mp4\n")
+    with pytest.raises(InputError, match=r"in\.csv:3: .*junk\.mp4: cannot"):
+        convert_csv(src, media / "out.jsonl", FieldMap(video_modality="auto"))
 
 
 def test_fixed_modality_conflict_is_a_row_error(media: Path) -> None:

@@ -187,7 +187,10 @@ class RowMapper:
         full = video if os.path.isabs(video) else os.path.join(self.resolver.base_dir, video)
         if not os.path.isfile(full):
             return "video"
-        return "mixed" if probe(full).has_audio else "video"
+        try:
+            return "mixed" if probe(full).has_audio else "video"
+        except InputError as exc:  # re-raised by ``record`` at this row's line
+            raise ValueError(f"{full}: {exc.message}") from None
 
 
 def _write_rows(
