@@ -147,6 +147,31 @@ class MoeBlock:
         return mlp.down_proj(mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x))
 
 
+    def sorted_expert_outputs(self, xs, counts):
+        """f for token rows ``xs`` already sorted by expert, ``counts[e]`` rows each (one row per routed pair).
+
+        Fused weights go through one grouped matmul per projection (the kernel transformers uses), so the
+        observer costs about one extra pass over the routed experts; otherwise one matmul per hit expert.
+        """
+        import torch
+
+        experts = self.module.experts
+        grouped = getattr(torch, "_grouped_mm", None)
+        if self.fused and grouped is not None:
+            offs = torch.cumsum(counts, 0).to(torch.int32)
+            try:
+                gate, up = grouped(xs, experts.gate_up_proj.transpose(-1, -2), offs=offs).chunk(2, dim=-1)
+                return grouped(experts.act_fn(gate) * up, experts.down_proj.transpose(-1, -2), offs=offs)
+            except (RuntimeError, NotImplementedError, TypeError):
+                pass  # dtype/device without a grouped kernel: fall back to one matmul per expert
+        out, start = [], 0
+        for e, n in enumerate(counts.tolist()):
+            if n:
+                out.append(self.expert_output(e, xs[start:start + n]))
+                start += n
+        return torch.cat(out) if out else xs.new_zeros(0, xs.shape[-1])
+
+
 def find_moe_blocks(root) -> list[MoeBlock]:
     """Sparse MoE blocks under ``root`` (by class name), ordered by layer index."""
     blocks = []

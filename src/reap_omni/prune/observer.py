@@ -3,8 +3,8 @@
 Hooks read the routing the model itself applies (5.x: the experts' pre-hook receives the top-k ids and
 renormalised weights; 4.57: the block returns its raw router logits, and softmax/top-k/renorm is redone
 exactly as the block does). Each routed (token, expert) pair's own expert output is recomputed from the
-expert's weights, one batched matmul per hit expert, and accumulated on the device in float64. There is
-no per-token Python loop and no host sync per expert; one ``tolist`` per layer per batch sizes the splits.
+expert's weights (one grouped matmul for fused experts, else one matmul per hit expert) and accumulated
+on the device in float64. There is no per-token Python loop and no host sync per expert.
 Padding tokens are excluded through the attention mask set before each forward.
 """
 
@@ -111,13 +111,8 @@ class ReapObserver:
         token_of_pair = torch.div(order, k, rounding_mode="floor")
         gates = weights.reshape(-1)[order].double()
         counts = torch.bincount(experts, minlength=n_exp)
-        norms = torch.empty(order.numel(), dtype=torch.float64, device=x.device)
-        start = 0
-        for e, n in enumerate(counts.tolist()):
-            if n:
-                f = block.expert_output(e, x[token_of_pair[start:start + n]])
-                norms[start:start + n] = torch.linalg.vector_norm(f.float(), dim=-1)
-                start += n
+        f = block.sorted_expert_outputs(x[token_of_pair], counts)
+        norms = torch.linalg.vector_norm(f.float(), dim=-1).double()
         self._sums[slot].index_add_(0, sorted_experts, gates * norms)
         self._counts[slot] += counts
         self._tokens[slot] += n_tok

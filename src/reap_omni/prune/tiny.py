@@ -39,14 +39,15 @@ NUM_MEL_BINS = 20
 
 def thinker_config_dict(
     *, num_experts: int = 8, top_k: int = 2, hidden: int = 32, moe_intermediate: int = 32, layers: int = 4,
-    mlp_only_layers: list[int] | None = None,
+    mlp_only_layers: list[int] | None = None, heads: int = 4, kv_heads: int = 2, head_dim: int | None = None,
 ) -> dict[str, Any]:
     """The thinker config of transformers' tests, with token ids matching the tiny tokenizer."""
     rope = {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default", "interleaved": True,
             "rope_theta": 1e6}
     text = {
         "vocab_size": VOCAB_SIZE, "hidden_size": hidden, "intermediate_size": 37, "num_hidden_layers": layers,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": hidden // 4, "hidden_act": "silu",
+        "num_attention_heads": heads, "num_key_value_heads": kv_heads, "head_dim": head_dim or hidden // heads,
+        "hidden_act": "silu",
         "max_position_embeddings": 4096, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": False,
         "use_sliding_window": False, "sliding_window": 50, "max_window_layers": 3, "pad_token_id": 0,
         "moe_intermediate_size": moe_intermediate, "num_experts": num_experts, "num_experts_per_tok": top_k,
