@@ -9,6 +9,7 @@ decode), a few files at a time.
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -102,21 +103,24 @@ class _ProbeCache:
     def __init__(self, size: int = 1024):
         self.size = size
         self._items: OrderedDict[str, MediaInfo | InputError] = OrderedDict()
+        self._lock = threading.Lock()  # probes run in worker threads
 
     def get(self, path: str) -> MediaInfo | InputError:
-        hit = self._items.get(path)
-        if hit is not None:
-            self._items.move_to_end(path)
-            return hit
+        with self._lock:
+            hit = self._items.get(path)
+            if hit is not None:
+                self._items.move_to_end(path)
+                return hit
         from reap_omni.media.probe import probe  # PyAV loads only when media is checked
 
         try:
             result: MediaInfo | InputError = probe(path)
         except InputError as exc:
             result = exc
-        self._items[path] = result
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[path] = result
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
         return result
 
 
