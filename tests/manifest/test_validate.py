@@ -20,6 +20,9 @@ def media(tmp_path_factory) -> Path:
     make_video(d / "v.mp4", seconds=0.2, with_audio=False)
     make_image(d / "i.png")
     (d / "broken.wav").write_bytes(b"not audio at all")
+    make_audio(d / "corrupt.flac", seconds=0.5)
+    data = (d / "corrupt.flac").read_bytes()
+    (d / "corrupt.flac").write_bytes(data[:200] + b"Z" * (len(data) - 200))  # header fine, frames garbage
     return d
 
 
@@ -84,15 +87,19 @@ def test_check_media_streams_and_decoding(media: Path, tmp_path: Path) -> None:
         {"id": "3", "modality": "video", "video": str(media / "a.flac")},  # no video stream
         {"id": "4", "modality": "audio", "audio": str(media / "broken.wav")},
         {"id": "5", "modality": "mixed", "video": str(media / "va.mp4")},
+        {"id": "6", "modality": "audio", "audio": str(media / "corrupt.flac")},
+        {"id": "7", "modality": "audio", "audio": str(media / "a.flac")},
     ])
     assert validate_manifest(m).ok  # without --check-media only existence is checked
     report = validate_manifest(m, check_media=True, jobs=2)
-    assert report.errors == 4
+    assert report.errors == 5
     text = "\n".join(report.messages)
-    assert f"{m}:1: audio file {media / 'v.mp4'} has no audio stream, needed by modality 'audio'" in text
-    assert f"{m}:2: video file {media / 'v.mp4'} has no audio stream, needed by modality 'mixed'" in text
-    assert f"{m}:3: video file {media / 'a.flac'} has no video stream" in text
-    assert f"{m}:4: audio file {media / 'broken.wav'} does not decode" in text
+    assert f"{m}:1: audio file {media / 'v.mp4'}: has no audio stream, needed by modality 'audio'" in text
+    assert f"{m}:2: video file {media / 'v.mp4'}: has no audio stream, needed by modality 'mixed'" in text
+    assert f"{m}:3: video file {media / 'a.flac'}: has no video stream" in text
+    assert f"{m}:4: audio file {media / 'broken.wav'}: does not decode" in text
+    assert f"{m}:6: audio file {media / 'corrupt.flac'}: no audio frame could be decoded" in text  # header fine
+    assert f"{m}:5:" not in text and f"{m}:7:" not in text
 
 
 def test_max_errors_caps_printing_but_counts_all(tmp_path: Path, capsys) -> None:

@@ -2,8 +2,8 @@
 
 Every problem is one ``file:line: message``; all are counted, the first ``max_errors`` are kept for
 printing. A manifest with any error is invalid (the CLI exits 1). ``check_media`` opens each media file
-with PyAV and checks it has the streams its row's modality needs (a cheap header probe, no full
-decode), a few files at a time.
+with PyAV and decodes the first frame of each stream its row's modality needs (not the whole file), a
+few files at a time.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reap_omni.convert.paths import absolute_media_path, is_url
 from reap_omni.errors import InputError, format_location
@@ -21,9 +21,6 @@ from reap_omni.manifest.ids import IdIndex
 from reap_omni.manifest.jsonl import read_jsonl_entries
 from reap_omni.manifest.record import Record, decode_record
 from reap_omni.parallel import ordered_map
-
-if TYPE_CHECKING:
-    from reap_omni.media.probe import MediaInfo
 
 #: which streams each modality needs from each media field
 NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -97,34 +94,64 @@ class ValidationReport:
         }
 
 
-class _ProbeCache:
-    """Small LRU of probe results: clip manifests reference the same video from many rows."""
+def _is_cover_art(stream: Any) -> bool:
+    return "attached_pic" in str(getattr(stream, "disposition", "")).lower()
+
+
+def check_streams(path: str, kinds: tuple[str, ...]) -> str | None:
+    """``None`` when ``path`` opens and each stream kind in ``kinds`` (``audio``/``video``) yields a decoded
+    frame; otherwise what is wrong. Decoding one frame catches files whose header is fine but whose data is
+    not, which a header probe misses; a cover picture does not count as a video stream."""
+    import av  # PyAV loads only when media is checked
+
+    try:
+        with av.open(path) as container:
+            wanted: dict[int, str] = {}
+            for kind in kinds:
+                candidates = container.streams.audio if kind == "audio" else container.streams.video
+                stream = next((st for st in candidates if not _is_cover_art(st)), None)
+                if stream is None:
+                    return f"has no {kind} stream"
+                wanted[stream.index] = kind
+            if not wanted:
+                return None
+            pending = dict(wanted)
+            streams = [st for st in container.streams if st.index in wanted]
+            for n, packet in enumerate(container.demux(*streams)):
+                if packet.stream.index in pending and packet.decode():
+                    del pending[packet.stream.index]
+                    if not pending:
+                        return None
+                if n > 2000:
+                    break
+            return f"no {' or '.join(sorted(set(pending.values())))} frame could be decoded"
+    except (av.FFmpegError, ValueError, OSError, EOFError) as exc:
+        return f"does not decode: {exc}"
+
+
+class _CheckCache:
+    """Small LRU of stream checks: clip manifests reference the same video from many rows."""
 
     def __init__(self, size: int = 1024):
         self.size = size
-        self._items: OrderedDict[str, MediaInfo | InputError] = OrderedDict()
-        self._lock = threading.Lock()  # probes run in worker threads
+        self._items: OrderedDict[tuple[str, tuple[str, ...]], str | None] = OrderedDict()
+        self._lock = threading.Lock()  # checks run in worker threads
 
-    def get(self, path: str) -> MediaInfo | InputError:
+    def get(self, path: str, kinds: tuple[str, ...]) -> str | None:
+        key = (path, kinds)
         with self._lock:
-            hit = self._items.get(path)
-            if hit is not None:
-                self._items.move_to_end(path)
-                return hit
-        from reap_omni.media.probe import probe  # PyAV loads only when media is checked
-
-        try:
-            result: MediaInfo | InputError = probe(path)
-        except InputError as exc:
-            result = exc
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        result = check_streams(path, kinds)
         with self._lock:
-            self._items[path] = result
+            self._items[key] = result
             if len(self._items) > self.size:
                 self._items.popitem(last=False)
         return result
 
 
-def _media_problems(rec: Record, base: str, check_media: bool, cache: _ProbeCache | None) -> list[str]:
+def _media_problems(rec: Record, base: str, check_media: bool, cache: _CheckCache | None) -> list[str]:
     problems = []
     for fieldname, value in rec.media_paths():
         if is_url(value):
@@ -136,13 +163,13 @@ def _media_problems(rec: Record, base: str, check_media: bool, cache: _ProbeCach
             continue
         if not check_media or cache is None:
             continue
-        info = cache.get(full)
-        if isinstance(info, InputError):
-            problems.append(f"{fieldname} file {full} does not decode: {info.message}")
+        kinds = NEEDS[rec.modality].get(fieldname, ())
+        problem = cache.get(full, kinds)
+        if problem is None:
             continue
-        for stream in NEEDS[rec.modality].get(fieldname, ()):
-            if not getattr(info, f"has_{stream}"):
-                problems.append(f"{fieldname} file {full} has no {stream} stream, needed by modality {rec.modality!r}")
+        if problem.startswith("has no "):
+            problem += f", needed by modality {rec.modality!r}"
+        problems.append(f"{fieldname} file {full}: {problem}")
     return problems
 
 
@@ -170,7 +197,7 @@ def validate_manifest(
 def _validate_file(path: str, stats: FileStats, report: ValidationReport, check_media: bool, jobs: int) -> None:
     base = os.path.abspath(os.path.dirname(path))
     ids = IdIndex()
-    cache = _ProbeCache() if check_media else None
+    cache = _CheckCache() if check_media else None
 
     def rows() -> Iterator[tuple[int, Record]]:
         try:
