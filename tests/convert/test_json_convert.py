@@ -184,3 +184,20 @@ def test_fifty_megabyte_jsonl_line(tmp_path: Path) -> None:
     report = convert_json(src, tmp_path / "out.jsonl", skip_invalid=True)
     assert (report.written, report.skipped) == (2, 1)
     assert [r["text"] for r in rows(tmp_path / "out.jsonl")] == ["first", "last"]
+
+
+def test_array_streaming_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
+    import tracemalloc
+
+    src = tmp_path / "big.json"
+    element = json.dumps({"text": "x" * 200, "meta": {"caption": "y" * 100}})
+    with open(src, "w") as f:
+        f.write("[\n" + ",\n".join([element] * 24000) + "\n]")  # ~8 MB, twice the bound below
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in iter_elements(src, "array"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 24000
+    assert peak < 4 * js.CHUNK  # a chunk or two in the buffer, not the document
