@@ -40,6 +40,8 @@ class HubFilesSource:
         self.metadata = fetch_metadata(self.client, spec, repo=repo, listing=repo.files, dataset=self.dataset)
         if self.metadata is not None:
             self.index = MemberIndex(spec, self.metadata.rows)
+            if self.index.count == 0:  # no row names a member: side information only
+                self.index = None
         units = []
         for f in repo.files:
             if not match_any(f.path, patterns) or not is_media(f.path) or not member_wanted(f.path, spec):

@@ -107,6 +107,8 @@ class TarStreamSource:
                 units.append(Unit(key=url, shard=url, index=i, info={"url": url, "file": url}))
         if self.metadata is not None:
             self._index = MemberIndex(spec, self.metadata.rows)
+            if self._index.count == 0:  # no row names a member: side information only, media stand alone
+                self._index, self.metadata = None, None
         self._resolved = True
         return units
 

@@ -77,6 +77,8 @@ class ZipRangeSource:
                                     reason="layout")
         if self.metadata is not None:
             self.index = MemberIndex(self.spec, self.metadata.rows)
+            if self.index.count == 0:  # no row names a member (a speaker table): side information only
+                self.index = None
         units: list[Unit] = []
         for name, url, size in archives:
             z = self._open(name, url, size)
