@@ -79,3 +79,87 @@ def test_observer_counts_routing_frequency(tiny_loaded, manifests):
         model.thinker(**inputs, use_cache=False)
         freq = obs.stats().frequency()
     torch.testing.assert_close(freq.sum(dim=1), torch.full((len(blocks),), float(blocks[0].top_k), dtype=freq.dtype))
+
+
+@pytest.fixture
+def experts_implementation(request, tiny_loaded):
+    """Switch the tiny model's experts kernel for one test (``eager``, ``grouped_mm``, ``batched_mm``)."""
+    model, _processor = tiny_loaded
+    before = model.get_experts_implementation()
+    model.set_experts_implementation(request.param)
+    assert find_moe_blocks(model.thinker)[0].module.experts.config._experts_implementation == request.param
+    yield request.param
+    model.set_experts_implementation(before)
+
+
+def _thinker_logits(thinker, inputs) -> torch.Tensor:
+    with torch.no_grad():
+        return thinker(**inputs, use_cache=False).logits
+
+
+@pytest.mark.parametrize("experts_implementation", ["grouped_mm", "eager", "batched_mm"], indirect=True)
+@pytest.mark.parametrize("stratum", ["S1", "S2", "S3"])
+def test_observed_forward_equals_plain_forward(tiny_loaded, manifests, stratum, experts_implementation):
+    """The observer computes each routed expert output once and reuses it for the block's output, so it must
+    reproduce the model's own computation bit for bit (same kernels, same order of operations)."""
+    model, processor = tiny_loaded
+    thinker = model.thinker
+    blocks = find_moe_blocks(thinker)
+    inputs = stratum_inputs(processor, manifests, stratum)
+    plain = _thinker_logits(thinker, inputs)
+    with ReapObserver(blocks) as obs:
+        assert all("forward" in vars(b.module.experts) for b in blocks), "the instrumented forward is in place"
+        obs.set_attention_mask(inputs["attention_mask"])
+        observed = _thinker_logits(thinker, inputs)
+        stats = obs.stats()
+    assert all("forward" not in vars(b.module.experts) for b in blocks), "close() restores the model's forward"
+    assert observed.dtype == plain.dtype == torch.float32
+    torch.testing.assert_close(observed, plain, rtol=0, atol=0)
+    assert torch.equal(_thinker_logits(thinker, inputs), plain)
+    assert int(stats.counts.sum()) == len(blocks) * blocks[0].top_k * int(inputs["attention_mask"].sum())
+
+
+def _saliency_and_reference(thinker, inputs):
+    blocks = find_moe_blocks(thinker)
+    captured: dict[int, torch.Tensor] = {}
+    handles = [b.module.register_forward_pre_hook(lambda m, a, i=i: captured.__setitem__(i, a[0].detach()))
+               for i, b in enumerate(blocks)]
+    try:
+        with ReapObserver(blocks) as obs, torch.no_grad():
+            obs.set_attention_mask(inputs["attention_mask"])
+            thinker(**inputs, use_cache=False)
+            stats = obs.stats()
+    finally:
+        for h in handles:
+            h.remove()
+    refs = [reference_saliency(b, captured[i], inputs["attention_mask"]) for i, b in enumerate(blocks)]
+    return stats, refs
+
+
+def _assert_matches_reference(stats, refs):
+    for i, (ref_sums, ref_counts) in enumerate(refs):
+        assert torch.equal(stats.counts[i], ref_counts)
+        ref_s = torch.where(ref_counts > 0, ref_sums / ref_counts.clamp(min=1), torch.zeros_like(ref_sums))
+        torch.testing.assert_close(stats.saliency()[i], ref_s, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("experts_implementation", ["eager", "batched_mm"], indirect=True)
+def test_saliency_equals_reference_with_other_kernels(tiny_loaded, manifests, experts_implementation):
+    model, processor = tiny_loaded
+    _assert_matches_reference(*_saliency_and_reference(model.thinker, stratum_inputs(processor, manifests, "S3")))
+
+
+def test_unmirrored_kernel_falls_back_to_recomputing(tiny_loaded, manifests, monkeypatch):
+    """An experts kernel the observer has no instrumented copy of still runs unchanged, and is scored by
+    recomputing the routed experts' outputs."""
+    import reap_omni.prune.observer as observer_mod
+
+    monkeypatch.setattr(observer_mod, "_mirrored_kernel", lambda experts: None)
+    model, processor = tiny_loaded
+    inputs = stratum_inputs(processor, manifests, "S3")
+    plain = _thinker_logits(model.thinker, inputs)
+    stats, refs = _saliency_and_reference(model.thinker, inputs)
+    _assert_matches_reference(stats, refs)
+    with ReapObserver(find_moe_blocks(model.thinker)) as obs:
+        obs.set_attention_mask(inputs["attention_mask"])
+        assert torch.equal(_thinker_logits(model.thinker, inputs), plain)

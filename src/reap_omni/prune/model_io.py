@@ -150,8 +150,9 @@ class MoeBlock:
     def sorted_expert_outputs(self, xs, counts):
         """f for token rows ``xs`` already sorted by expert, ``counts[e]`` rows each (one row per routed pair).
 
-        Fused weights go through one grouped matmul per projection (the kernel transformers uses), so the
-        observer costs about one extra pass over the routed experts; otherwise one matmul per hit expert.
+        The observer's fallback when it cannot reuse the model's own expert computation (it costs one extra
+        pass over the routed experts). Fused weights go through one grouped matmul per projection (the kernel
+        transformers uses); otherwise one matmul per hit expert.
         """
         import torch
 

@@ -1,11 +1,21 @@
 """REAP saliency observer: sum of g_e(x)·||f_e(x)||₂ and token counts per (layer, expert).
 
-Hooks read the routing the model itself applies (5.x: the experts' pre-hook receives the top-k ids and
-renormalised weights; 4.57: the block returns its raw router logits, and softmax/top-k/renorm is redone
-exactly as the block does). Each routed (token, expert) pair's own expert output is recomputed from the
-expert's weights (one grouped matmul for fused experts, else one matmul per hit expert) and accumulated
-on the device in float64. There is no per-token Python loop and no host sync per expert.
-Padding tokens are excluded through the attention mask set before each forward.
+Fused experts (transformers 5.x) are observed without any extra expert computation: while the observer is
+attached, the experts module's ``forward`` is replaced by an instrumented copy of the kernel transformers
+dispatches to (``config._experts_implementation``: ``grouped_mm``, ``batched_mm`` or ``eager``). It computes
+each routed (token, expert) output f once, reads ||f||₂ before the gate is applied, and then finishes the
+block's output exactly as the model would (same kernels, same operation order), so the observed forward
+returns the same logits as the plain one. ``close()`` restores the original ``forward``. The gates are the
+renormalised top-k weights the model's own router passed in.
+
+Any other layout falls back to recomputing each routed pair's output from the expert weights (one grouped
+matmul, else one matmul per hit expert) next to the model's own computation: an experts kernel that is not
+mirrored (e.g. ``deepgemm``), experts with biases / transposed weights / expert parallelism, an experts
+module whose ``forward`` someone else already replaced, and transformers 4.57's per-expert modules (its
+block returns the raw router logits, and softmax/top-k/renorm is redone exactly as the block does).
+
+Statistics accumulate on the device in float64, with no per-token Python loop and no host sync of their
+own. Padding tokens are excluded through the attention mask set before each forward.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from reap_omni.prune.model_io import MoeBlock
 
@@ -33,7 +44,7 @@ class StratumStats:
 
 
 class ReapObserver:
-    """Attach to MoE blocks, run forwards, read ``stats()``; use as a context manager to remove the hooks."""
+    """Attach to MoE blocks, run forwards, read ``stats()``; use as a context manager to detach again."""
 
     def __init__(self, blocks: list[MoeBlock]):
         self.blocks = blocks
@@ -44,12 +55,17 @@ class ReapObserver:
         self._tokens = torch.zeros(n_layers, dtype=torch.int64, device=dev)
         self._mask: torch.Tensor | None = None
         self._handles = []
+        self._patched: list[tuple[torch.nn.Module, object]] = []
         for slot, block in enumerate(blocks):
-            if block.fused:
+            if block.fused and "forward" not in vars(block.module.experts):
+                experts = block.module.experts
+                experts.forward = forward = self._observed_experts_forward(slot, block)
+                self._patched.append((experts, forward))
+            elif block.fused:  # forward already replaced by someone else (e.g. an offloading hook): keep it
                 h = block.module.experts.register_forward_pre_hook(self._fused_hook(slot, block))
+                self._handles.append(h)
             else:
-                h = block.module.register_forward_hook(self._modulelist_hook(slot, block))
-            self._handles.append(h)
+                self._handles.append(block.module.register_forward_hook(self._modulelist_hook(slot, block)))
 
     def set_attention_mask(self, attention_mask: torch.Tensor | None) -> None:
         """Tokens with mask 0 (padding) are ignored by the next forward."""
@@ -67,6 +83,10 @@ class ReapObserver:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        for experts, forward in self._patched:
+            if vars(experts).get("forward") is forward:
+                del experts.forward
+        self._patched.clear()
 
     def __enter__(self) -> ReapObserver:
         return self
@@ -74,7 +94,49 @@ class ReapObserver:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- hooks -------------------------------------------------------------------------------------
+    # -- fused experts: the model's own computation, instrumented ----------------------------------------
+
+    def _observed_experts_forward(self, slot: int, block: MoeBlock):
+        experts = block.module.experts
+        original = type(experts).forward.__get__(experts)
+
+        def forward(hidden_states, top_k_index, top_k_weights):
+            kernel = _mirrored_kernel(experts)
+            if kernel is None:
+                self._accumulate(slot, block, hidden_states, top_k_index, top_k_weights)
+                return original(hidden_states, top_k_index, top_k_weights)
+
+            def observe(f, expert_ids, token_ids, gates):
+                self._record_pairs(slot, hidden_states.shape[0], f, expert_ids, token_ids, gates)
+
+            return kernel(experts, hidden_states, top_k_index, top_k_weights, observe)
+
+        return forward
+
+    @torch.no_grad()
+    def _record_pairs(self, slot: int, n_tokens: int, f, expert_ids, token_ids, gates) -> None:
+        """Record routed pairs: f [P, H] the experts' own outputs, their expert / token ids and gates [P]."""
+        if self._mask is None:
+            self._record(slot, f, expert_ids, gates, None, n_tokens)
+            return
+        if self._mask.numel() != n_tokens:
+            raise RuntimeError(f"attention mask has {self._mask.numel()} tokens, MoE block saw {n_tokens}")
+        mask = self._mask.to(f.device)
+        self._record(slot, f, expert_ids, gates, mask[token_ids], mask.sum())
+
+    @torch.no_grad()
+    def _record(self, slot: int, f, expert_ids, gates, valid, n_tokens) -> None:
+        contrib = gates.double() * torch.linalg.vector_norm(f.float(), dim=-1).double()
+        if valid is None:
+            hits = torch.ones_like(expert_ids, dtype=torch.int64)
+        else:  # where, not a product: padding rows may hold non-finite values
+            contrib = torch.where(valid, contrib, torch.zeros_like(contrib))
+            hits = valid.to(torch.int64)
+        self._sums[slot].index_add_(0, expert_ids, contrib)
+        self._counts[slot].index_add_(0, expert_ids, hits)
+        self._tokens[slot] += n_tokens
+
+    # -- fallback: recompute the routed experts' outputs -------------------------------------------------
 
     def _fused_hook(self, slot: int, block: MoeBlock):
         def hook(_module, args):
@@ -104,15 +166,116 @@ class ReapObserver:
             mask = self._mask.to(x.device)
             x, index, weights = x[mask], index[mask], weights[mask]
         n_tok, k = index.shape
-        n_exp = block.num_experts
         experts = index.reshape(-1)
         order = torch.argsort(experts, stable=True)
         sorted_experts = experts[order]
         token_of_pair = torch.div(order, k, rounding_mode="floor")
-        gates = weights.reshape(-1)[order].double()
-        counts = torch.bincount(experts, minlength=n_exp)
+        counts = torch.bincount(experts, minlength=block.num_experts)
         f = block.sorted_expert_outputs(x[token_of_pair], counts)
-        norms = torch.linalg.vector_norm(f.float(), dim=-1).double()
-        self._sums[slot].index_add_(0, sorted_experts, gates * norms)
-        self._counts[slot] += counts
-        self._tokens[slot] += n_tok
+        self._record(slot, f, sorted_experts, weights.reshape(-1)[order], None, n_tok)
+
+
+# -- instrumented copies of transformers 5.x's experts kernels (integrations/moe.py) -------------------
+#
+# Each computes exactly what the kernel of the same name computes, and hands the experts' own outputs
+# (before the routing weights are applied) to ``observe(f, expert_ids, token_ids, gates)``.
+
+
+def _mirrored_kernel(experts):
+    """The instrumented kernel matching what ``experts`` dispatches to now, or None if there is none."""
+    if not (hasattr(experts, "gate_up_proj") and hasattr(experts, "down_proj")):
+        return None
+    if (
+        not getattr(experts, "has_gate", True)
+        or getattr(experts, "has_bias", False)
+        or getattr(experts, "is_transposed", False)
+        or getattr(experts, "has_post_expert_norm", False)
+        or getattr(experts, "_is_expert_parallel", False)
+    ):
+        return None
+    impl = getattr(getattr(experts, "config", None), "_experts_implementation", None) or "eager"
+    kernel = _KERNELS.get(impl)
+    if kernel is None or (impl != "eager" and _moe_helpers() is None):
+        return None
+    return kernel
+
+
+def _moe_helpers():
+    """transformers' own grouped / batched linear helpers, so that the same matmul kernels are chosen."""
+    try:
+        from transformers.integrations.moe import _batched_linear, _grouped_linear
+    except ImportError:
+        return None
+    return _grouped_linear, _batched_linear
+
+
+def _eager_kernel(experts, hidden_states, top_k_index, top_k_weights, observe):
+    """Qwen3-Omni-MoE's own ``Experts.forward``: one matmul pair per hit expert, index_add_ of g·f."""
+    n_exp = experts.num_experts
+    final_hidden_states = torch.zeros_like(hidden_states)
+    with torch.no_grad():
+        expert_mask = F.one_hot(top_k_index, num_classes=n_exp + 1).permute(2, 1, 0)
+        expert_hit = torch.greater(expert_mask.sum(dim=(-1, -2)), 0).nonzero()
+    outs, ids, toks, gates = [], [], [], []
+    for expert_idx in expert_hit:
+        expert_idx = expert_idx[0]
+        if expert_idx == n_exp:
+            continue
+        top_k_pos, token_idx = torch.where(expert_mask[expert_idx])
+        gate, up = F.linear(hidden_states[token_idx], experts.gate_up_proj[expert_idx]).chunk(2, dim=-1)
+        f = F.linear(experts.act_fn(gate) * up, experts.down_proj[expert_idx])
+        g = top_k_weights[token_idx, top_k_pos, None]
+        outs.append(f)
+        ids.append(expert_idx.expand(token_idx.shape[0]))
+        toks.append(token_idx)
+        gates.append(g[:, 0])
+        final_hidden_states.index_add_(0, token_idx, (f * g).to(final_hidden_states.dtype))
+    if outs:
+        observe(torch.cat(outs), torch.cat(ids), torch.cat(toks), torch.cat(gates))
+    return final_hidden_states
+
+
+def _grouped_mm_kernel(experts, hidden_states, top_k_index, top_k_weights, observe):
+    """transformers' ``grouped_mm_experts_forward`` (gated, no bias, not transposed, no expert parallelism)."""
+    grouped_linear, _ = _moe_helpers()
+    device = hidden_states.device
+    num_top_k = top_k_index.size(-1)
+    num_tokens, hidden_dim = hidden_states.size(0), hidden_states.size(-1)
+    sample_weights = top_k_weights.reshape(-1)
+    expert_ids = top_k_index.reshape(-1)
+    expert_ids_g, perm = torch.sort(expert_ids)
+    token_ids_g = perm // num_top_k
+    sample_weights_g = sample_weights[perm]
+    histc_input = expert_ids_g.float() if device.type in ("cpu", "mps") else expert_ids_g.int()
+    tokens_per_expert = torch.histc(histc_input, bins=experts.num_experts, min=0, max=experts.num_experts - 1)
+    offsets = torch.cumsum(tokens_per_expert, dim=0, dtype=torch.int32)
+    proj_out = grouped_linear(hidden_states[token_ids_g], experts.gate_up_proj, offsets)
+    proj_out = experts._apply_gate(proj_out)
+    proj_out = grouped_linear(proj_out, experts.down_proj, offsets)
+    observe(proj_out, expert_ids_g, token_ids_g, sample_weights_g)
+    weighted_out = proj_out * sample_weights_g.unsqueeze(-1)
+    inv_perm = torch.empty_like(perm)
+    inv_perm[perm] = torch.arange(perm.size(0), device=device)
+    final_hidden_states = weighted_out[inv_perm].view(num_tokens, num_top_k, hidden_dim).sum(dim=1)
+    return final_hidden_states.to(hidden_states.dtype)
+
+
+def _batched_mm_kernel(experts, hidden_states, top_k_index, top_k_weights, observe):
+    """transformers' ``batched_mm_experts_forward`` (gated, no bias, not transposed, no expert parallelism)."""
+    _, batched_linear = _moe_helpers()
+    num_top_k = top_k_index.size(-1)
+    num_tokens, hidden_dim = hidden_states.size(0), hidden_states.size(-1)
+    selected_hidden_states = hidden_states.repeat_interleave(num_top_k, dim=0)
+    sample_weights = top_k_weights.reshape(-1)
+    expert_ids = top_k_index.reshape(-1)
+    proj_out = batched_linear(selected_hidden_states, experts.gate_up_proj[expert_ids])
+    proj_out = experts._apply_gate(proj_out)
+    proj_out = batched_linear(proj_out, experts.down_proj[expert_ids])
+    token_ids = torch.arange(expert_ids.shape[0], device=expert_ids.device) // num_top_k
+    observe(proj_out, expert_ids, token_ids, sample_weights)
+    weighted_out = proj_out * sample_weights.unsqueeze(-1)
+    final_hidden_states = weighted_out.view(num_tokens, num_top_k, hidden_dim).sum(dim=1)
+    return final_hidden_states.to(hidden_states.dtype)
+
+
+_KERNELS = {"eager": _eager_kernel, "grouped_mm": _grouped_mm_kernel, "batched_mm": _batched_mm_kernel}
