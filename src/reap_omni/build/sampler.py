@@ -3,7 +3,9 @@
 Sources split a dataset into *units* (row groups, archive members) that can be fetched on their own. The
 sampler orders them with a seeded round robin over shuffled shards, so the first units come from as many
 files as possible (recordings and speakers are usually grouped by file), and gives each unit a *quota* of
-rows. A unit contributes the first ``quota`` good rows of its candidate stream, preferring speakers or
+rows. How many units a build reads by default is ``default_units``: enough to cover as many distinct shards
+as the diversity cap allows, and no more than the rows need (the smallest read is a whole unit, so every
+extra unit is bytes). A unit contributes the first ``quota`` good rows of its candidate stream, preferring speakers or
 recordings it has not used yet; when units fall short (exhausted, failing media), the deficit goes to fresh
 units in a next round. Each unit's result depends only on its own data, never on thread timing, so the
 chosen set is the same for a given seed whatever ``--workers`` is, and a rerun after an interruption
@@ -27,13 +29,37 @@ OK = "ok"
 FULL = "full"
 
 
-def auto_spread(target: int) -> int:
-    """Default number of units for ``target`` rows: about ``2*sqrt(N)`` (20 units for 100 rows).
+def diversity_cap(target: int) -> int:
+    """Most distinct shards a default build of ``target`` rows aims for: ``min(N, round(2*sqrt(N)))``.
 
-    More units means more speakers and recordings but more bytes, since the smallest read is a whole row
-    group or archive prefix; the square root keeps both growing slowly. ``--spread`` overrides it.
+    20 for 100 rows (each shard then gives at least about ``sqrt(N)/2`` = 5 rows), 8 for 16, 200 for 10,000.
+    Spreading wider buys speakers and recordings with whole extra row groups; the square root keeps that
+    cost growing slowly.
     """
-    return max(1, round(2 * math.sqrt(target)))
+    return max(1, min(target, round(2 * math.sqrt(target))))
+
+
+def default_units(units: Sequence[Unit], target: int) -> int:
+    """Default number of units a build of ``target`` rows reads first (``--spread`` overrides it).
+
+    ``max(min(shards, diversity_cap(N)), ceil(N / rows_per_unit))``, at most the number of units, where
+    ``rows_per_unit`` is the median ``Unit.rows``. The first term buys diversity: one unit in each of as many
+    distinct shards as the cap allows (``order_units`` puts one unit per shard first). The second is the
+    fewest units that hold the rows. Nothing more is read up front: for 100 rows from 10 shards of 100-row
+    row groups that is 10 row groups, one per shard, 10 rows each, about a tenth of the split. Units read
+    later only replace rows that were rejected or missing. When sources do not know their units' rows
+    (streamed archives), the count is ``diversity_cap(N)``, as if every unit could hold any quota.
+    """
+    if not units:
+        return 0
+    shards = len({u.shard for u in units})
+    cap = diversity_cap(target)
+    known = sorted(u.rows for u in units if u.rows is not None and u.rows > 0)
+    if len(known) * 2 < len(units):  # mostly unknown sizes: nothing to be byte-aware about
+        need = cap
+    else:
+        need = math.ceil(target / known[len(known) // 2])
+    return min(len(units), max(min(shards, cap), need))
 
 
 def order_units(units: Sequence[Unit], seed: int, salt: str) -> list[Unit]:
@@ -41,6 +67,12 @@ def order_units(units: Sequence[Unit], seed: int, salt: str) -> list[Unit]:
 
     The first ``k`` units of the result therefore cover ``min(k, shards)`` distinct shards. ``salt`` (the
     dataset and source) keeps two datasets with the same seed from sampling the same positions.
+
+    Within a shard whose units all state ``cost_bytes``, the cheaper half (cost at most the shard's median)
+    comes first, in seeded order, then the rest: the one unit a default build reads per shard costs at most
+    the shard's median, and the seed still picks among half the units. Trade-off: on speech corpora cost
+    follows duration, so samples lean toward row groups of shorter utterances (never toward the shortest
+    alone); ``benchmarks/download_efficiency.py`` prints the sample's mean duration next to the split's.
     """
     rng = random.Random(f"{seed}:{salt}")
     by_shard: dict[str, list[Unit]] = {}
@@ -52,7 +84,7 @@ def order_units(units: Sequence[Unit], seed: int, salt: str) -> list[Unit]:
     for s in shards:
         q = by_shard[s]
         rng.shuffle(q)
-        queues.append(q)
+        queues.append(_cheaper_half_first(q))
     out: list[Unit] = []
     depth = 0
     while len(out) < len(units):
@@ -61,6 +93,16 @@ def order_units(units: Sequence[Unit], seed: int, salt: str) -> list[Unit]:
                 out.append(q[depth])
         depth += 1
     return out
+
+
+def _cheaper_half_first(queue: list[Unit]) -> list[Unit]:
+    """``queue`` (already in seeded order) with its cheaper half first; unchanged when a cost is unknown."""
+    if len(queue) < 2 or any(u.cost_bytes is None for u in queue):
+        return queue
+    ranked = sorted(range(len(queue)), key=lambda i: queue[i].cost_bytes)  # stable: ties keep the seeded order
+    cheap = set(ranked[: (len(queue) + 1) // 2])
+    return [queue[i] for i in range(len(queue)) if i in cheap] + [queue[i] for i in range(len(queue))
+                                                                  if i not in cheap]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -244,15 +286,17 @@ def _attempt(cand: Candidate, text: str, unit: Unit, full_key: str, ctx: UnitCon
 class RoundPlanner:
     """Hands out rounds of ``UnitTask``s until the target is met or the units are used up.
 
-    Round one spreads ``target`` over the first ``spread`` units of the seeded order; each next round gives
-    the remaining deficit to as many fresh units as the first round's per-unit quota needs. When every
-    unit has been tried once, units that still have candidates are read again with a larger quota.
+    Round one spreads ``target`` over the first ``spread`` units of the seeded order (``default_units``
+    when ``spread`` is None); each next round gives the remaining deficit to as many fresh units as the
+    first round's per-unit quota needs. A quota never exceeds a unit's known ``rows``: when the units of a
+    round cannot hold its rows, the round takes the next units of the order too. When every unit has been
+    tried once, units that still have candidates are read again with a larger quota.
     """
 
     def __init__(self, units: Sequence[Unit], target: int, spread: int | None):
         self.order = list(units)
         self.target = target
-        k = min(len(self.order), spread or auto_spread(target))
+        k = min(len(self.order), spread or default_units(self.order, target))
         self.per_unit = max(1, math.ceil(target / max(1, k)))
         self._first = k
         self._next = 0
@@ -289,9 +333,46 @@ class RoundPlanner:
         return [UnitTask(u, self._good[u.key] + s) for u, s in zip(revisit, shares, strict=True) if s > 0]
 
     def _fresh(self, n: int, rows: int) -> list[UnitTask]:
+        """The next ``n`` units of the order (more when their known rows cannot hold ``rows``), with quotas."""
         units = self.order[self._next:self._next + n]
+        rest = self.order[self._next + len(units):]
+        room = _room(units)
+        while room is not None and room < rows and rest:
+            units.append(rest.pop(0))
+            room = _room(units)
         self._next += len(units)
-        return [UnitTask(u, q) for u, q in zip(units, _split(rows, len(units)), strict=True) if q > 0]
+        quotas = _share(rows, [u.rows for u in units])
+        return [UnitTask(u, q) for u, q in zip(units, quotas, strict=True) if q > 0]
+
+
+def _room(units: Sequence[Unit]) -> int | None:
+    """Rows ``units`` can give together, or None when one of them does not say."""
+    if any(u.rows is None for u in units):
+        return None
+    return sum(u.rows for u in units)  # type: ignore[misc]
+
+
+def _share(total: int, caps: Sequence[int | None]) -> list[int]:
+    """``total`` split as evenly as possible, first parts first, no part above its cap (None: no cap).
+
+    What a capped part cannot take goes to the others; the sum is less than ``total`` only when the caps
+    are.
+    """
+    quotas = [0] * len(caps)
+    live = [i for i, c in enumerate(caps) if c is None or c > 0]
+    left = total
+    while left > 0 and live:
+        still = []
+        for i, s in zip(live, _split(left, len(live)), strict=True):
+            give = s if caps[i] is None else min(s, caps[i] - quotas[i])  # type: ignore[operator]
+            quotas[i] += give
+            left -= give
+            if caps[i] is None or quotas[i] < caps[i]:  # type: ignore[operator]
+                still.append(i)
+        if len(still) == len(live):
+            break  # nobody hit a cap: everything was given out
+        live = still
+    return quotas
 
 
 def _split(total: int, parts: int) -> list[int]:
