@@ -40,7 +40,8 @@ def _add_build_arguments(p: argparse.ArgumentParser, *, output: str, samples_hel
     g.add_argument("--language", help="keep rows in this language where a dataset has several (e.g. en, zh)")
     g.add_argument("--spread", type=int,
                    help="spread each dataset's rows over this many shards/row groups: more gives more speakers and "
-                        "recordings, fewer downloads fewer bytes (default about 2*sqrt(samples))")
+                        "recordings, fewer downloads fewer bytes (default: one unit per shard, up to "
+                        "2*sqrt(samples) shards, plus as many units as the rows need)")
     g.add_argument("--oversample", type=float, default=2.0,
                    help="candidates tried per wanted row in a unit before moving on (default 2)")
     m = p.add_argument_group("media")
