@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import msgspec
 
@@ -33,14 +34,18 @@ def _fixture_size(kind: str, rows: int) -> dict[str, int]:
     return {"members": want}
 
 
-def _demo_source(server, spec: SourceSpec, rows: int) -> SourceSpec | None:
-    """Put a fixture for ``spec`` on ``server``; return the spec to use (URLs rewritten), or None if impossible."""
+def serve_source(server, spec: SourceSpec, rows: int, **builder_options: Any) -> SourceSpec | None:
+    """Put a fixture for ``spec`` on ``server``; return the spec to use (URLs rewritten), or None if impossible.
+
+    ``builder_options`` go to ``fixtures.repos.add_spec_fixture`` (e.g. ``media`` for archive members) on top
+    of the size chosen for ``rows`` samples. Tests use this to serve one source of a dataset at a time.
+    """
     from reap_omni.fixtures.repos import add_spec_fixture
 
     if spec.kind not in DEMO_KINDS or spec.opt_in:
         return None
     try:
-        built = add_spec_fixture(server, spec, **_fixture_size(spec.kind, rows))
+        built = add_spec_fixture(server, spec, **{**_fixture_size(spec.kind, rows), **builder_options})
     except (ValueError, KeyError, NotImplementedError):
         return None
     if isinstance(built, tuple):  # (what was built, the spec with its URLs moved to the fixture server)
@@ -62,7 +67,7 @@ def serve_fixtures(server, datasets: Sequence[DatasetSpec], rows: dict[str, int]
     """
     out: list[DatasetSpec] = []
     for d in datasets:
-        specs = [s for s in (_demo_source(server, spec, rows[d.name]) for spec in d.sources) if s is not None]
+        specs = [s for s in (serve_source(server, spec, rows[d.name]) for spec in d.sources) if s is not None]
         if specs:
             out.append(msgspec.structs.replace(d, sources=tuple(specs), gated=False))
     return out

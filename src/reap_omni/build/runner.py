@@ -408,6 +408,8 @@ def _no_source_message(dataset: DatasetSpec) -> str:
         hints.append("pass --local-path DIR pointing at your licensed copy")
     if any(s.opt_in for s in dataset.sources):
         hints.append("or allow opt-in sources with --opt-in")
+    if dataset.substitutes:
+        hints.append(f"or use {' or '.join(dataset.substitutes)} instead")
     note = f" ({dataset.access})" if dataset.access else ""
     return f"no automatic source{note}: " + (" ".join(hints) if hints else "see `reap-omni list --all`")
 

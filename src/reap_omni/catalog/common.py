@@ -61,14 +61,16 @@ def local(
     note: str,
     columns: dict[str, str] | None = None,
     text_cleaner: str | None = None,
+    text_template: str | None = None,
     **options: Any,
 ) -> SourceSpec:
     """A user-supplied local copy read by the ``importer`` layout (never downloads).
 
     The importer finds the copy at ``--local-path DIR`` or ``options.path``
-    (``--source-option NAME:I:options.path=DIR``).
+    (``--source-option NAME:I:options.path=DIR``). ``text_template`` is the source's (``""``: rows have no
+    text); any other keyword is an importer option.
     """
     return SourceSpec(
-        kind="local", adapter=importer, columns=columns or {}, text_cleaner=text_cleaner, options=dict(options),
-        note=note,
+        kind="local", adapter=importer, columns=columns or {}, text_cleaner=text_cleaner, text_template=text_template,
+        options=dict(options), note=note,
     )

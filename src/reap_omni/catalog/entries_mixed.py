@@ -39,6 +39,7 @@ VOXCELEB = DatasetSpec(
             "voxceleb",
             "Official VoxCeleb2 copy (dev/mp4/<id>/<video>/<n>.mp4); speaker id from the path. Pass it with "
             "--local-path DIR.",
+            text_template="",
         ),
     ),
 )
@@ -158,6 +159,7 @@ AUDIOSET = DatasetSpec(
             "audioset",
             "Local clips named <YTID>_<start>.mp4 (or <YTID>.mp4) plus eval_segments.csv and "
             "class_labels_indices.csv. Pass them with --local-path DIR.",
+            columns={"label": "positive_labels"},
             text_template="the sound of {label}",
         ),
     ),

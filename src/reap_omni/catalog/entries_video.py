@@ -37,8 +37,9 @@ KINETICS400 = DatasetSpec(
             kind="http_tar",
             url="https://s3.amazonaws.com/kinetics/400/val/part_0.tar.gz",
             metadata="https://s3.amazonaws.com/kinetics/400/annotations/val.csv",
-            columns={"video": "youtube_id", "label": "label", "id": "youtube_id", "group": "youtube_id",
-                     "start": "time_start", "end": "time_end"},
+            # time_start/time_end place the clip in the YouTube video; the member is already that clip, so
+            # they are not a window inside it (mapping them would cut the wrong part with --max-video-seconds)
+            columns={"video": "youtube_id", "label": "label", "id": "youtube_id", "group": "youtube_id"},
             text_template="a video of {label}",
             options={"metadata_format": "csv",
                      "member_template": "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4",
@@ -76,8 +77,9 @@ KINETICS700 = DatasetSpec(
             kind="http_tar",
             url="https://s3.amazonaws.com/kinetics/700_2020/val/k700_2020_val_path.txt",
             metadata="https://s3.amazonaws.com/kinetics/700_2020/annotations/val.csv",
-            columns={"video": "youtube_id", "label": "label", "id": "youtube_id", "group": "youtube_id",
-                     "start": "time_start", "end": "time_end"},
+            # time_start/time_end place the clip in the YouTube video; the member is already that clip, so
+            # they are not a window inside it (mapping them would cut the wrong part with --max-video-seconds)
+            columns={"video": "youtube_id", "label": "label", "id": "youtube_id", "group": "youtube_id"},
             text_template="a video of {label}",
             options={"url_is_list": True, "metadata_format": "csv",
                      "member_template": "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4",

@@ -663,8 +663,10 @@ class LocalCorpusSource:
             )
         if not self.path.is_dir():
             raise SourceUnavailable(f"{self.path}: local {title} copy not found (not a folder)", reason="layout")
-        # accept the corpus root itself or a folder that wraps it (LibriSpeech/, data_aishell/, mvlrs_v1/, ...)
-        for root in [self.path, *_subdirs(self.path)]:
+        # accept the corpus root itself or a folder that wraps it (LibriSpeech/, data_aishell/, mvlrs_v1/, ...),
+        # or one holding several corpora (--local-path /data for /data/lrs2/mvlrs_v1, /data/lrs3, ...)
+        children = _subdirs(self.path)
+        for root in [self.path, *children, *(g for c in children for g in _subdirs(c))]:
             units = self.layout.units(root, self.options)
             if units:
                 self.root = root
@@ -697,3 +699,9 @@ class LocalCorpusSource:
                 provenance=Provenance(kind="local", file=rel),
                 group=str(group) if group is not None else None,
             )
+
+
+def open_source(spec: SourceSpec, *, token: str | None = None, dataset: str | None = None,
+                local_path: str | os.PathLike[str] | None = None, **_: Any) -> LocalCorpusSource:
+    """``sources.factory`` entry point: the user's copy at ``local_path`` (``--local-path``) or ``options.path``."""
+    return LocalCorpusSource(spec, local_path=local_path)

@@ -149,21 +149,32 @@ class YouTubeSource:
         location = self.options.get("metadata") or self.spec.metadata or self.spec.url
         if not location:
             raise SourceUnavailable("YouTube source has no annotation file: set metadata or url", reason="layout")
-        location = str(location)
+        fmt = self.options.get("metadata_format")
+        rows = parse_annotations(self._read_text(str(location)), fmt, window_s=float(self.options.get("window_s", 30)))
+        names_at, label_col = self.options.get("label_names_url"), self.spec.columns.get("label")
+        if names_at and label_col:  # AudioSet: positive_labels holds "/m/068hy,/m/07q6cd_" ids; show their names
+            table = csv.DictReader(io.StringIO(self._read_text(str(names_at))))
+            names = {r["mid"]: r["display_name"] for r in table if r.get("mid") and r.get("display_name")}
+            for r in rows:
+                if r.get(label_col):
+                    mids = [m.strip() for m in str(r[label_col]).split(",") if m.strip()]
+                    r[label_col] = ", ".join(names.get(m, m) for m in mids)
+        self._rows = rows
+        return self._rows
+
+    def _read_text(self, location: str) -> str:
+        """An annotation file from an http(s) URL or a local path."""
         if re.match(r"^https?://", location):
             from reap_omni.sources.http import HttpClient  # noqa: PLC0415 - only when the annotation is remote
 
             client = HttpClient()
             text = client.get_bytes(location).decode("utf-8", errors="replace")
             self._bytes += client.bytes_read
-        else:
-            path = Path(os.path.expanduser(location))
-            if not path.is_file():
-                raise SourceUnavailable(f"{path}: annotation file not found", reason="not_found")
-            text = path.read_text(encoding="utf-8", errors="replace")
-        fmt = self.options.get("metadata_format")
-        self._rows = parse_annotations(text, fmt, window_s=float(self.options.get("window_s", 30)))
-        return self._rows
+            return text
+        path = Path(os.path.expanduser(location))
+        if not path.is_file():
+            raise SourceUnavailable(f"{path}: annotation file not found", reason="not_found")
+        return path.read_text(encoding="utf-8", errors="replace")
 
     def units(self) -> list[Unit]:
         require_yt_dlp()
@@ -246,3 +257,8 @@ class YouTubeSource:
             provenance=Provenance(kind="youtube", url=url, row=unit.info["row"]),
             group=vid,
         )
+
+
+def open_source(spec: SourceSpec, *, token: str | None = None, dataset: str | None = None, **_: Any) -> YouTubeSource:
+    """``sources.factory`` entry point (the source needs no token; yt-dlp is checked when units are listed)."""
+    return YouTubeSource(spec)
