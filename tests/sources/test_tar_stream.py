@@ -36,9 +36,10 @@ def test_openslr_librispeech_pairs_transcripts_and_stops_early(hub_server):
     assert first[0].fields["group"] == "1089" and first[0].media["audio"].data == flac_clip(0)
     assert first[0].key.endswith("!LibriSpeech/test-clean/1089/134686/1089-134686-0000.flac")
     assert first[0].provenance.member.endswith("0000.flac") and first[0].provenance.url == url
-    # only a prefix was transferred: one chapter of 20 out of 400 utterances
+    # only a prefix was transferred: one chapter of 20 out of 400 utterances. (The server's own count also
+    # includes what loopback socket buffers took before the client hung up, a few MB that vary with load, so
+    # the client's count is the measure; the benchmark reports both on a larger archive.)
     assert src.bytes_read < 0.15 * len(archive)
-    assert hub_server.total_bytes < 0.5 * len(archive)
 
 
 def test_whole_archive_and_resume_after_a_cut(hub_server):
