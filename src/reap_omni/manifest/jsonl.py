@@ -34,6 +34,18 @@ def read_jsonl_lines(path: str | os.PathLike[str], limit: int | None = None) -> 
         yield lineno, line
 
 
+def _open_input(path: str | os.PathLike[str]):
+    """Open an input manifest for binary reading; a missing or unreadable file is one ``InputError`` line."""
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the callers close it
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a JSONL file", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path) from None
+
+
 def read_jsonl_entries(
     path: str | os.PathLike[str], limit: int | None = None, errors: Any = None
 ) -> Iterator[tuple[int, int, bytes]]:
@@ -44,14 +56,7 @@ def read_jsonl_entries(
     and skipped in bounded chunks, so one huge line neither stops a tolerant reader nor fills memory.
     """
     limit = max_line_bytes() if limit is None else limit
-    try:
-        f = open(path, "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    except IsADirectoryError:
-        raise InputError("is a folder, expected a JSONL file", path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path) from None
+    f = _open_input(path)
     with f:
         lineno = 0
         offset = 0
@@ -94,14 +99,7 @@ def read_jsonl_blocks(
     """
     limit = max_line_bytes() if limit is None else limit
     block_bytes = max(1, min(block_bytes, limit))  # a line lying wholly inside one read is then within limit
-    try:
-        f = open(path, "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    except IsADirectoryError:
-        raise InputError("is a folder, expected a JSONL file", path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path) from None
+    f = _open_input(path)
     too_long = f"line is longer than {limit // (1024 * 1024)} MiB (set REAP_OMNI_MAX_LINE_BYTES to allow it)"
     with f:
         lineno, carry, first = 1, b"", True
