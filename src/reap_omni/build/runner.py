@@ -443,7 +443,7 @@ def _merge_stats(path, current: BuildStats) -> BuildStats:
     import msgspec
 
     merged = BuildStats(options=current.options)
-    with contextlib.suppress(OSError, msgspec.DecodeError, TypeError, KeyError, AttributeError):
+    with contextlib.suppress(OSError, msgspec.DecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
         old = msgspec.json.decode(Path(path).read_bytes())
         for name, d in (old.get("datasets") or {}).items():
             if name not in current.datasets:

@@ -23,6 +23,7 @@ from reap_omni.convert.qa import QAKeys, iter_qa_samples
 from reap_omni.convert.sample import RowProblem, Sample, UnifiedSampler, check_system_prompt, warn_stderr
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.fileio import atomic_write_bytes
+from reap_omni.manifest.jsonl import JSON_ERRORS, json_error_message
 from reap_omni.manifest.record import RowErrors
 
 #: LLaMA-Factory's default sharegpt tags (``DatasetAttr``); we write them explicitly anyway.
@@ -77,9 +78,12 @@ def read_dataset_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not p.exists():
         return {}
     try:
-        data = msgspec.json.decode(p.read_bytes())
-    except msgspec.DecodeError as exc:
-        raise InputError(f"malformed JSON: {exc}", p) from None
+        raw = p.read_bytes()
+        data = msgspec.json.decode(raw)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", p) from None
+    except JSON_ERRORS as exc:
+        raise InputError(json_error_message(exc, raw), p) from None
     if not isinstance(data, dict):
         raise InputError("expected a JSON object of dataset entries", p)
     return data

@@ -29,7 +29,7 @@ from reap_omni.convert.sample import (
 )
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.fileio import check_not_input
-from reap_omni.manifest.jsonl import JsonlWriter, decode_json_line, read_jsonl_blocks, split_block
+from reap_omni.manifest.jsonl import JSON_ERRORS, JsonlWriter, decode_json_line, read_jsonl_blocks, split_block
 from reap_omni.manifest.record import Record, RowErrors, decode_record, record_problems
 
 TASKS = ("sft", "grpo")
@@ -131,7 +131,7 @@ class UnifiedReader:
                 try:
                     w.write_many([fmt(s) for s in self.fast(block)])
                     continue
-                except (msgspec.DecodeError, RowProblem):
+                except (*JSON_ERRORS, RowProblem):
                     pass
                 for lineno, sample in self.slow(first, block):
                     try:

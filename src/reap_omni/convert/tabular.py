@@ -23,7 +23,14 @@ from reap_omni.convert.output import ConvertReport, prepare_output
 from reap_omni.convert.paths import MediaResolver
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.manifest.ids import IdIndex
-from reap_omni.manifest.jsonl import BOM, JsonlWriter, max_line_bytes, read_jsonl_entries
+from reap_omni.manifest.jsonl import (
+    BOM,
+    JSON_ERRORS,
+    JsonlWriter,
+    json_error_message,
+    max_line_bytes,
+    read_jsonl_entries,
+)
 from reap_omni.manifest.record import MODALITIES, Record, RowErrors, record_problems
 
 VIDEO_MODALITIES = ("auto", "video", "mixed")
@@ -403,11 +410,8 @@ def iter_json_rows(
     for line, raw in items:
         try:
             obj = _json.decode(raw)
-        except UnicodeDecodeError:
-            yield line, InputError("invalid UTF-8", path, line)
-            continue
-        except msgspec.DecodeError as exc:
-            yield line, InputError(f"malformed JSON: {exc}", path, line)
+        except JSON_ERRORS as exc:
+            yield line, InputError(json_error_message(exc, raw), path, line)
             continue
         if not isinstance(obj, dict):
             yield line, InputError(f"expected a JSON object, got {_type_name(obj)}", path, line)

@@ -19,7 +19,7 @@ import msgspec
 from reap_omni.convert.media_refs import MediaChecker
 from reap_omni.convert.sample import AUDIO_TAG, IMAGE_TAG, VIDEO_TAG
 from reap_omni.errors import InputError, format_location
-from reap_omni.manifest.jsonl import read_jsonl_blocks, split_block
+from reap_omni.manifest.jsonl import JSON_ERRORS, json_error_message, read_jsonl_blocks, split_block
 
 SWIFT_ROLES = frozenset({"system", "user", "assistant", "tool_call", "tool_response", "tool"})
 #: SWIFT's ShareGPT aliases (roles after ``from`` -> ``role``).
@@ -154,7 +154,7 @@ class _Validator:
                 try:
                     self.fast_block(block)
                     continue
-                except (msgspec.DecodeError, _NeedsSlowPath):
+                except (*JSON_ERRORS, _NeedsSlowPath):
                     pass
                 for lineno, line in split_block(first, block):
                     self.check_line(lineno, line)
@@ -174,10 +174,8 @@ class _Validator:
         rep.total += 1
         try:
             row = _decoder.decode(line)
-        except UnicodeDecodeError as exc:
-            errs.append(f"invalid UTF-8 at byte {exc.start}")
-        except msgspec.DecodeError as exc:
-            errs.append(f"malformed JSON: {exc}")
+        except JSON_ERRORS as exc:
+            errs.append(json_error_message(exc, line))
         else:
             if type(row) is dict:
                 self.check_types(row, lineno)

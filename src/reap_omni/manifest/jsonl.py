@@ -135,14 +135,29 @@ def split_block(first_line: int, block: bytes) -> Iterator[tuple[int, bytes]]:
             yield first_line + i, line
 
 
+def json_error_message(exc: Exception, raw: bytes) -> str:
+    """Say why ``raw`` did not decode, the same way whatever the msgspec version.
+
+    msgspec < 0.23 raised ``UnicodeDecodeError`` for invalid UTF-8, 0.23 raises ``DecodeError("Invalid
+    UTF-8 encoded string")``; both become ``invalid UTF-8 at byte N``, found by decoding the bytes ourselves.
+    """
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"invalid UTF-8 at byte {bad.start}"
+    return f"malformed JSON: {exc}"
+
+
+#: What a msgspec decoder may raise for bytes that are not JSON (the UTF-8 one differs by version).
+JSON_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
+
+
 def decode_json_line(line: bytes, path: str | os.PathLike[str], lineno: int) -> Any:
     """Decode one JSON line; malformed JSON or invalid UTF-8 becomes an ``InputError`` at that line."""
     try:
         return _decoder.decode(line)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"invalid UTF-8 at byte {exc.start}", path, lineno) from None
-    except msgspec.DecodeError as exc:
-        raise InputError(f"malformed JSON: {exc}", path, lineno) from None
+    except JSON_ERRORS as exc:
+        raise InputError(json_error_message(exc, line), path, lineno) from None
 
 
 def iter_json_objects(path: str | os.PathLike[str], errors: Any = None) -> Iterator[tuple[int, dict[str, Any]]]:

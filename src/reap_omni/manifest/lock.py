@@ -19,6 +19,7 @@ import msgspec
 from reap_omni import __version__
 from reap_omni.errors import InputError
 from reap_omni.fileio import atomic_write_bytes
+from reap_omni.manifest.jsonl import JSON_ERRORS, json_error_message
 
 LOCK_NAME = "manifest.lock.json"
 LOCK_VERSION = 1
@@ -129,8 +130,8 @@ def read_lock(path: str | os.PathLike[str]) -> LockFile:
         lock = msgspec.json.decode(data, type=LockFile)
     except msgspec.ValidationError as exc:
         raise InputError(f"not a reap-omni lock file: {exc}", path) from None
-    except msgspec.DecodeError as exc:
-        raise InputError(f"malformed JSON in lock file: {exc}", path) from None
+    except JSON_ERRORS as exc:
+        raise InputError(f"lock file: {json_error_message(exc, data)}", path) from None
     if lock.version > LOCK_VERSION:
         raise InputError(f"lock version {lock.version} is newer than this reap-omni understands ({LOCK_VERSION})", path)
     return lock

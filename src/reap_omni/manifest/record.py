@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from reap_omni.errors import InputError
-from reap_omni.manifest.jsonl import decode_json_line, read_jsonl_entries
+from reap_omni.manifest.jsonl import JSON_ERRORS, decode_json_line, read_jsonl_entries
 
 MODALITIES = ("audio", "video", "mixed", "image", "text")
 MEDIA_FIELDS = ("audio", "video", "image")
@@ -116,12 +116,10 @@ def decode_record(line: bytes, path: str | os.PathLike[str], lineno: int) -> Rec
     """Decode and schema-check one line; raises ``InputError`` naming the file, line and problem."""
     try:
         rec = _record_decoder.decode(line)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"invalid UTF-8 at byte {exc.start}", path, lineno) from None
     except msgspec.ValidationError as exc:
         raise InputError(_friendly_validation(str(exc)), path, lineno) from None
-    except msgspec.DecodeError:
-        decode_json_line(line, path, lineno)  # raises the precise JSON error
+    except JSON_ERRORS:
+        decode_json_line(line, path, lineno)  # raises the precise JSON or UTF-8 error
         raise
     problems = record_problems(rec)
     if problems:
