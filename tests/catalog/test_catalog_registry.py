@@ -125,11 +125,13 @@ def test_source_options_override_facts():
         "gigaspeech:2:options.window_s=30",
         "gigaspeech:0:files=a/*.parquet, b/*.parquet",
         "gigaspeech:1:verified=false",
+        'gigaspeech:3:files=["x/*.parquet", "y/part,1.parquet"]',
     ])
     giga, vatex = out
     assert giga.sources[0].split == "validation"
     assert giga.sources[0].files == ("a/*.parquet", "b/*.parquet")
     assert giga.sources[1].verified is False
+    assert giga.sources[3].files == ("x/*.parquet", "y/part,1.parquet")  # a JSON list keeps commas in names
     assert giga.sources[2].options["window_s"] == 30
     assert all(s.columns["text"] == "enCap[1]" for s in vatex.sources)
     assert get_dataset("gigaspeech").sources[0].split == "test"  # the catalog itself is untouched
@@ -142,6 +144,8 @@ def test_source_options_override_facts():
     ("gigaspeech:0:colour=a", "unknown source key 'colour'"),
     ("gigaspeech:0:columns=a", "needs a sub-key"),
     ("gigaspeech:0:verified=maybe", "true or false"),
+    ('gigaspeech:0:files=["a", ', "not a valid JSON list"),
+    ("gigaspeech:0:files=[1, 2]", "JSON list of strings"),
     ("vatex:split=test", "not selected"),
 ])
 def test_bad_source_options(option, message):

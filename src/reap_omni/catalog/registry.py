@@ -182,6 +182,19 @@ def _coerce(value: str) -> Any:
         return value
 
 
+def _tuple_value(value: str, key: str, dataset: str) -> tuple[str, ...]:
+    """A list field from the command line: a JSON list (``["a/*.parquet", "b/*.parquet"]``) or ``a,b``."""
+    if value.lstrip().startswith("["):
+        try:
+            items = json.loads(value)
+        except ValueError as exc:
+            raise ReapOmniError(f"{dataset}: {key}={value!r} is not a valid JSON list: {exc}") from None
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise ReapOmniError(f"{dataset}: {key} takes a JSON list of strings, got {value!r}")
+        return tuple(v.strip() for v in items if v.strip())
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
 def override_source(source: SourceSpec, key: str, value: str, dataset: str = "") -> SourceSpec:
     """A copy of ``source`` with one field (``split``) or one mapping entry (``columns.text``) replaced."""
     field, _, sub = key.partition(".")
@@ -199,7 +212,7 @@ def override_source(source: SourceSpec, key: str, value: str, dataset: str = "")
     elif sub:
         raise ReapOmniError(f"{dataset}: source key {field!r} has no sub-keys")
     elif field in _TUPLE_FIELDS:
-        new = tuple(v.strip() for v in value.split(",") if v.strip())
+        new = _tuple_value(value, key, dataset)
     elif field in _BOOL_FIELDS:
         if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ReapOmniError(f"{dataset}: {field} takes true or false, not {value!r}")
