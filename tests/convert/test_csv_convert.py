@@ -198,7 +198,7 @@ def test_unwritable_output_folder(media: Path) -> None:
     src.write_text("text\nhello\n")
     blocker = media / "a_file"
     blocker.write_text("")
-    with pytest.raises(ReapOmniError, match="cannot create output folder"):
+    with pytest.raises(ReapOmniError, match=r"cannot write .*out\.jsonl: a part of the path is a file, not a folder"):
         convert_csv(src, blocker / "out.jsonl")
     if os.geteuid() != 0:  # root can write anywhere
         ro = media / "ro"

@@ -45,6 +45,7 @@ class BuildOptions:
     workers: int = 4
     overwrite: bool = False
     quiet: bool = False
+    wait_lock: bool = False  # another run holds the output folder: wait for it instead of refusing
     token: str | None = field(default=None, repr=False)  # never printed nor written to the lock
     local_path: Path | None = None
     opt_in: bool = False  # also try sources the catalog keeps opt-in (YouTube, mirrors with licence risk)
@@ -105,4 +106,6 @@ def media_options_from_lock(data: dict[str, Any]) -> MediaOptions:
 
 def absolute_output(path: str | os.PathLike[str]) -> Path:
     """Manifests hold absolute paths, so the output folder is made absolute once, up front."""
+    if not os.fspath(path).strip():
+        raise ReapOmniError("--output is empty; give the folder to write the calibration set to")
     return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))

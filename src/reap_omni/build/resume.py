@@ -24,6 +24,8 @@ from reap_omni.fileio import remove_stale_temps
 from reap_omni.manifest.jsonl import iter_json_objects, write_jsonl
 
 MEDIA_FIELDS = ("audio", "video")
+#: A dataset name that is safe as a folder name under the output (rows from elsewhere may say anything).
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def row_id(dataset: str, full_key: str) -> str:
@@ -52,6 +54,7 @@ class ResumeReport:
     datasets: dict[str, DatasetProgress] = field(default_factory=dict)
     torn_lines: int = 0
     dropped_rows: int = 0  # rows removed because their media are gone (or --overwrite)
+    duplicate_rows: int = 0  # later copies of a row id (or dataset key) already listed: removed, first kept
     stale_temps: int = 0
     orphan_media: int = 0
 
@@ -79,6 +82,8 @@ def prepare_output(
     for name in names:
         report.stale_temps += remove_stale_temps(output / name)
     referenced: set[str] = set()
+    seen: set[Any] = set()  # row ids and (dataset, key) pairs of the rows kept so far, across the strata
+    cleanup = set(names)  # dataset folders whose unreferenced media files go
     for stratum in STRATA:
         path = cal / f"{stratum}.jsonl"
         if not path.exists():
@@ -93,15 +98,34 @@ def prepare_output(
                 changed = True
                 report.dropped_rows += 1
                 continue
+            identity = _identity(row)
+            if identity & seen:
+                changed = True
+                report.duplicate_rows += 1
+                if isinstance(ds, str) and _PLAIN_NAME.fullmatch(ds):
+                    cleanup.add(ds)
+                continue
+            seen |= identity
             keep.append(row)
+            referenced.update(os.path.realpath(p) for _, p in _media(row))
             if ds in names:
                 _count(report.progress(ds), row)
-                referenced.update(os.path.realpath(p) for _, p in _media(row))
         if changed:
             write_jsonl(path, keep)
-    for name in names:
+    for name in sorted(cleanup):
         report.orphan_media += _remove_orphans(output / name, name, referenced)
     return report
+
+
+def _identity(row: dict[str, Any]) -> set[Any]:
+    """What makes a row the same row: its id, and for build rows its dataset and candidate key."""
+    out: set[Any] = set()
+    if isinstance(row.get("id"), str):
+        out.add(row["id"])
+    src = row.get("source")
+    if isinstance(src, dict) and src.get("key") and src.get("dataset"):
+        out.add((src["dataset"], src["key"]))
+    return out
 
 
 def _media(row: dict[str, Any]) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ At the end the lock file and ``stats.json`` are written and a summary table is p
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import threading
@@ -24,6 +25,7 @@ from typing import IO, Any
 from reap_omni.build.locked import LockedSource
 from reap_omni.build.normalize import Rejected, RowOrigin, normalize_candidate
 from reap_omni.build.options import STRATA, BuildOptions
+from reap_omni.build.output_lock import OutputLock
 from reap_omni.build.plan import PlanItem
 from reap_omni.build.resume import DatasetProgress, ResumeReport, prepare_output, row_id
 from reap_omni.build.sampler import (
@@ -39,10 +41,16 @@ from reap_omni.build.sampler import (
 from reap_omni.build.writer import ManifestSet
 from reap_omni.catalog.spec import DatasetSpec, SourceSpec
 from reap_omni.errors import ReapOmniError
+from reap_omni.fileio import WriteFailed, ensure_folder, storage_error, storage_errors
 from reap_omni.manifest.jsonl import iter_json_objects
 from reap_omni.manifest.lock import LOCK_NAME, build_lock, write_lock
 from reap_omni.manifest.stats import STATS_NAME, BuildStats, DatasetStats
 from reap_omni.sources.base import Candidate, Source, SourceUnavailable, Unit
+
+#: What a rejected or aborted candidate answers besides the sampler's ``OK``/``FULL``.
+DUPLICATE = "duplicate_key"
+#: errnos that stop a run only when they concern a path inside the output (elsewhere they are read errors)
+_OUTPUT_ONLY = frozenset({errno.EACCES, errno.EPERM, errno.ENOTDIR})
 
 #: Opens a source for a spec of a dataset (``sources.factory.open_source`` with the token and local path bound).
 SourceOpener = Callable[[SourceSpec, str], Source]
@@ -79,6 +87,11 @@ class _Quota:
         with self._lock:
             return self.have >= self.target
 
+    def release(self) -> None:
+        """Give back a reservation whose row could not be written."""
+        with self._lock:
+            self.have -= 1
+
 
 @dataclass
 class _DatasetRun:
@@ -91,10 +104,32 @@ class _DatasetRun:
     bar: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     messages: list[str] = field(default_factory=list)
+    claimed: set[str] = field(default_factory=set)  # keys being written now (not yet in progress.keys)
+
+    def claim(self, key: str) -> bool:
+        """Reserve ``key`` for writing; False when a row with it exists or is being written."""
+        with self.lock:
+            if key in self.progress.keys or key in self.claimed:
+                return False
+            self.claimed.add(key)
+            return True
+
+    def settle(self, key: str, written: bool) -> None:
+        """End a claim: the key joins the done keys when its row was appended."""
+        with self.lock:
+            self.claimed.discard(key)
+            if written:
+                self.progress.keys.add(key)
 
 
 class BuildRunner:
-    """Runs plans against one output folder. ``open_source`` is injectable for tests."""
+    """Runs plans against one output folder. ``open_source`` is injectable for tests.
+
+    The runner holds the folder's ``OutputLock`` from the first ``run`` to ``finish`` (or ``close``; it is a
+    context manager), so a second build into the same folder is refused instead of writing duplicates.
+    A storage failure (disk full, read-only, no permission) stops every dataset at once and ``run`` raises
+    one ``WriteFailed`` line saying how many rows were kept; rows already in the manifests stay intact.
+    """
 
     def __init__(
         self,
@@ -116,6 +151,26 @@ class BuildRunner:
         self._licences: dict[str, str] = {}
         self._bar_lock = threading.Lock()
         self._bars = 0
+        self._output_lock = OutputLock(options.calibration_dir, wait=options.wait_lock, err=self.err)
+        self._abort = threading.Event()
+        self._failure: WriteFailed | None = None
+
+    def __enter__(self) -> BuildRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the output folder (``finish`` does it too)."""
+        self._output_lock.release()
+
+    def _hold_output(self) -> None:
+        if self._output_lock.held:
+            return
+        ensure_folder(self.options.output)
+        ensure_folder(self.options.calibration_dir)
+        self._output_lock.acquire()
 
     # -- public -------------------------------------------------------------------------------------
     def run(self, plan: Sequence[PlanItem]) -> BuildStats:
@@ -124,7 +179,9 @@ class BuildRunner:
             raise ReapOmniError("nothing to build: no dataset was selected")
         for item in plan:
             self._licences[item.name] = item.dataset.licence
-        report = prepare_output(self.options.output, [i.name for i in plan], overwrite=self.options.overwrite)
+        self._hold_output()
+        with storage_errors(self.options.output):
+            report = prepare_output(self.options.output, [i.name for i in plan], overwrite=self.options.overwrite)
         self._note_resume(report)
         with ManifestSet(self.options.calibration_dir) as manifests, ThreadPoolExecutor(
             self.options.workers, thread_name_prefix="unit"
@@ -133,6 +190,8 @@ class BuildRunner:
             with ThreadPoolExecutor(min(len(runs), max(1, self.options.workers)), thread_name_prefix="dataset") as ds:
                 for fut in [ds.submit(self._run_dataset, r, units, manifests) for r in runs]:
                     fut.result()
+        if self._failure is not None:
+            self._stop_on_failure(runs)
         for r in runs:
             prev = self.stats.datasets.get(r.stats.name)
             if prev is not None:  # a later pass over the same dataset (quickstart rebalancing): accumulate
@@ -143,11 +202,34 @@ class BuildRunner:
             self.stats.add(r.stats)
         return self.stats
 
-    def finish(self) -> None:
-        """Write the lock and stats (merging earlier runs' entries), then print the summary table."""
+    def _stop_on_failure(self, runs: list[_DatasetRun]) -> None:
+        """Record what the manifests hold (when the disk still takes two small files) and raise one line."""
+        failure = self._failure
+        assert failure is not None
+        kept = sum(r.quota.have for r in runs)
+        wanted = sum(r.item.target for r in runs)
+        for r in runs:
+            self.stats.add(r.stats)
+        with contextlib.suppress(ReapOmniError, OSError):
+            self._write_records()
+        self.close()
+        fix = "free space and rerun" if failure.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else (
+            "make it writable and rerun" if failure.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else "rerun")
+        raise WriteFailed(failure.path, f"{failure.reason}; {kept}/{wanted} rows kept, {fix}", failure.errno)
+
+    def _write_records(self) -> None:
         write_lock(self.options.calibration_dir / LOCK_NAME, self._lock_file())
         merged = _merge_stats(self.options.calibration_dir / STATS_NAME, self.stats)
         merged.write(self.options.calibration_dir / STATS_NAME)
+
+    def finish(self) -> None:
+        """Write the lock and stats (merging earlier runs' entries), then print the summary table."""
+        try:
+            self._hold_output()
+            with storage_errors(self.options.calibration_dir):
+                self._write_records()
+        finally:
+            self.close()
         from reap_omni.manifest.stats import render_table
 
         print(render_table(self.stats), file=self.out)
@@ -171,8 +253,10 @@ class BuildRunner:
                     raise ReapOmniError(_no_source_message(run.item.dataset))
                 for spec in specs:
                     self._run_source(run, spec, units, manifests)
-                    if run.quota.full():
+                    if run.quota.full() or self._abort.is_set():
                         break
+        except WriteFailed as exc:
+            self._fail(exc)  # every dataset stops; run() raises it once they have
         except ReapOmniError as exc:
             run.messages.append(str(exc))
             run.stats.failures["error"] += 1
@@ -233,10 +317,10 @@ class BuildRunner:
             process=lambda cand, text, unit, key: self._process(run, manifests, sid, prefix, cand, text, unit, key),
             cand_filter=self._filter(dataset, spec),
             key_prefix=prefix,
-            done_keys=frozenset(run.progress.keys),
+            done_keys=run.progress.keys,  # live: rows this run writes join it (see _DatasetRun.settle)
             done_by_unit=run.progress.by_unit,
             oversample=self.options.oversample,
-            is_full=run.quota.full,
+            is_full=lambda: run.quota.full() or self._abort.is_set(),
         )
         locked = self.selection.get(dataset.name, {}).get(sid) if self.selection is not None else None
         if locked is not None:
@@ -258,7 +342,7 @@ class BuildRunner:
                 if r.error is not None:
                     run.stats.failures[r.error_reason or "source_error"] += 1
                     run.messages.append(r.error)
-            if run.quota.full() or planner is None:
+            if run.quota.full() or planner is None or self._abort.is_set():
                 break
             tasks = planner.next_round(results)
         self._bytes(run, source)
@@ -287,25 +371,45 @@ class BuildRunner:
         self, run: _DatasetRun, manifests: ManifestSet, sid: str, prefix: str,
         cand: Candidate, text: str, unit: Unit, key: str,
     ) -> str:  # fmt: skip
-        dataset = run.item.dataset
-        if run.quota.full():
+        if run.quota.full() or self._abort.is_set():
             return FULL
+        if not run.claim(key):
+            return DUPLICATE  # written earlier in this run or an earlier one, or being written by another unit
+        written = False
+        try:
+            outcome = self._write_row(run, manifests, sid, prefix, cand, text, unit, key)
+            written = outcome == OK
+            return outcome
+        finally:
+            run.settle(key, written)
+
+    def _write_row(
+        self, run: _DatasetRun, manifests: ManifestSet, sid: str, prefix: str,
+        cand: Candidate, text: str, unit: Unit, key: str,
+    ) -> str:  # fmt: skip
+        dataset = run.item.dataset
         origin = RowOrigin(row_id(dataset.name, key), key, prefix + unit.key, sid)
         try:
             rec = normalize_candidate(cand, text, dataset, origin, self.options)
         except Rejected as exc:
             return exc.reason
-        except ReapOmniError:
-            return "invalid_media"
-        except OSError as exc:
-            return "network" if not isinstance(exc, PermissionError) else "write_error"
+        except (ReapOmniError, OSError) as exc:
+            fatal = self._fatal(exc)
+            if fatal is not None:
+                self._fail(fatal)
+                raise fatal from None
+            return "invalid_media" if isinstance(exc, ReapOmniError) else "network"
         if not run.quota.reserve():
-            for _, path in rec.media_paths():
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+            _unlink_media(rec)
             return FULL
         rec.source = _source_dict(dataset, cand, origin)
-        manifests.append(dataset.modality, rec)
+        try:
+            manifests.append(dataset.modality, rec)
+        except WriteFailed as exc:
+            _unlink_media(rec)  # the row is not in the manifest: its files would be orphans
+            run.quota.release()
+            self._fail(exc)
+            raise
         with run.lock:
             if cand.provenance.revision and "@" not in (run.stats.source or "@"):
                 run.stats.source += f"@{cand.provenance.revision[:12]}"
@@ -314,6 +418,21 @@ class BuildRunner:
         if run.bar is not None:
             run.bar.update(1)
         return OK
+
+    def _fatal(self, exc: BaseException) -> WriteFailed | None:
+        """The ``WriteFailed`` that must stop the build, if ``exc`` is one (see ``_OUTPUT_ONLY``)."""
+        failed = storage_error(exc)
+        if failed is None:
+            return None
+        if failed.errno in _OUTPUT_ONLY and not _inside(failed.path, self.options.output):
+            return None  # e.g. a local source file we may not read: that row's problem, not the output's
+        return failed
+
+    def _fail(self, exc: WriteFailed) -> None:
+        with self._bar_lock:
+            if self._failure is None:
+                self._failure = exc
+        self._abort.set()
 
     # -- reporting ----------------------------------------------------------------------------------
     def _bar(self, item: PlanItem, initial: int) -> Any:
@@ -333,6 +452,8 @@ class BuildRunner:
         notes = []
         if report.torn_lines:
             notes.append(f"cut {report.torn_lines} torn manifest line(s)")
+        if report.duplicate_rows:
+            notes.append(f"removed {report.duplicate_rows} duplicate row(s) (kept the first of each)")
         if report.dropped_rows:
             notes.append(f"dropped {report.dropped_rows} row(s)" + (" (--overwrite)" if self.options.overwrite
                                                                        else " whose media were missing"))
@@ -388,6 +509,19 @@ def default_opener(options: BuildOptions) -> SourceOpener:
         return open_source(spec, **kwargs)
 
     return opener
+
+
+def _unlink_media(rec: Any) -> None:
+    for _, path in rec.media_paths():
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _inside(path: str, folder: Path) -> bool:
+    try:
+        return os.path.commonpath([os.path.realpath(path), os.path.realpath(folder)]) == os.path.realpath(folder)
+    except ValueError:
+        return False
 
 
 def _source_dict(dataset: DatasetSpec, cand: Candidate, origin: RowOrigin) -> dict[str, Any]:

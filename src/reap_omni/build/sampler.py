@@ -18,9 +18,11 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
+from reap_omni.fileio import WriteFailed
 from reap_omni.sources.base import Candidate, Source, SourceUnavailable, Unit
 
 #: What processing a candidate can answer: ``OK``, ``FULL`` (the dataset already has its rows), or a
@@ -203,7 +205,9 @@ class UnitContext:
     process: Callable[[Candidate, str, Unit, str], str]
     cand_filter: CandidateFilter
     key_prefix: str = ""
-    done_keys: frozenset[str] = frozenset()
+    #: keys already in the manifest: the build's live set (rows written earlier in this run included), so a
+    #: unit read again in a later round credits its own earlier rows instead of writing them twice
+    done_keys: AbstractSet[str] = frozenset()
     done_by_unit: Counter = field(default_factory=Counter)
     oversample: float = 2.0
     is_full: Callable[[], bool] = lambda: False
@@ -220,6 +224,7 @@ def read_unit(task: UnitTask, ctx: UnitContext) -> UnitResult:
     max_attempts = max(task.quota + 1, math.ceil(task.quota * ctx.oversample))
     lookahead = max(8, 4 * task.quota)  # how far to look for new speakers before reusing one
     seen_groups: set[str] = set()
+    seen_keys: set[str] = set()  # a key the stream repeats (a hostile or sloppy index) counts once
     deferred: list[tuple[Candidate, str]] = []
     scanned = 0
     stream = None
@@ -230,6 +235,10 @@ def read_unit(task: UnitTask, ctx: UnitContext) -> UnitResult:
             full_key = ctx.key_prefix + cand.key
             if ctx.only_keys is not None and full_key not in ctx.only_keys:
                 continue
+            if full_key in seen_keys:
+                res.rejected["duplicate_key"] += 1
+                continue
+            seen_keys.add(full_key)
             if full_key in ctx.done_keys:
                 res.good += 1
                 res.credited += 1
@@ -258,6 +267,8 @@ def read_unit(task: UnitTask, ctx: UnitContext) -> UnitResult:
             _attempt(cand, text, task.unit, ctx.key_prefix + cand.key, ctx, res)
     except SourceUnavailable as exc:
         res.error, res.error_reason = str(exc), exc.reason
+    except WriteFailed:
+        raise  # the output cannot take rows: the whole build stops (see BuildRunner)
     except OSError as exc:
         res.error, res.error_reason = f"{task.unit.key}: {exc.strerror or exc}", "network"
     except Exception as exc:  # a source bug must not take the other units and datasets down with it

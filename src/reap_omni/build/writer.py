@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from reap_omni.errors import ReapOmniError
+from reap_omni.fileio import WriteFailed, storage_error
 
 
 def repair_torn_tail(path: str | os.PathLike[str]) -> bool:
@@ -68,7 +68,7 @@ class ManifestAppender:
                 repair_torn_tail(self.path)
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise ReapOmniError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+                raise storage_error(exc, self.path) or WriteFailed(self.path, exc.strerror or str(exc)) from None
             if created:
                 _fsync_dir(self.path.parent)  # make the new file's name durable too
         return self._fd
@@ -78,6 +78,7 @@ class ManifestAppender:
         line = self._encoder.encode(row) + b"\n"
         with self._lock:
             fd = self._open()
+            start = os.lseek(fd, 0, os.SEEK_END)
             view = memoryview(line)
             try:
                 while view:
@@ -85,7 +86,10 @@ class ManifestAppender:
                     view = view[n:]
                 os.fsync(fd)
             except OSError as exc:
-                raise ReapOmniError(f"cannot append to {self.path}: {exc.strerror or exc}") from None
+                # a part-written line would glue the next append onto it: cut back to the last whole row
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise storage_error(exc, self.path) or WriteFailed(self.path, exc.strerror or str(exc)) from None
             self.appended += 1
 
     def close(self) -> None:

@@ -32,7 +32,9 @@ def _add_build_arguments(p: argparse.ArgumentParser, *, output: str, samples_hel
     p.add_argument("--workers", type=int, default=4, help="parallel downloads (units and datasets; default 4)")
     p.add_argument("--overwrite", action="store_true",
                    help="start over: drop the rows and media these datasets already have in --output")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or resume notes")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars, resume notes or retry messages")
+    p.add_argument("--wait-lock", action="store_true",
+                   help="when another run is writing the same --output, wait for it (default: refuse at once)")
     p.add_argument("--token", help="Hugging Face token for gated datasets (default: HF_TOKEN or `hf auth login`)")
     g = p.add_argument_group("sampling")
     g.add_argument("--min-duration", type=float, help="skip rows shorter than this many seconds")
@@ -104,8 +106,8 @@ def options_from_args(args: argparse.Namespace, samples: int) -> BuildOptions:
     return BuildOptions(
         output=absolute_output(args.output), samples=samples, seed=args.seed, min_duration=args.min_duration,
         max_duration=args.max_duration, language=args.language, spread=args.spread, oversample=args.oversample,
-        workers=args.workers, overwrite=args.overwrite, quiet=args.quiet, token=args.token or None,
-        local_path=local, opt_in=args.opt_in, media=media,
+        workers=args.workers, overwrite=args.overwrite, quiet=args.quiet, wait_lock=args.wait_lock,
+        token=args.token or None, local_path=local, opt_in=args.opt_in, media=media,
     )  # fmt: skip
 
 
@@ -165,12 +167,12 @@ def _download_from_lock(args: argparse.Namespace) -> int:
     options = BuildOptions(
         output=base.output, samples=base.samples, seed=int(lo.get("seed", 0)), min_duration=lo.get("min_duration"),
         max_duration=lo.get("max_duration"), language=lo.get("language"), workers=base.workers,
-        overwrite=base.overwrite, quiet=base.quiet, token=base.token, local_path=base.local_path, opt_in=True,
-        media=media_options_from_lock(lo.get("media") or {}),
+        overwrite=base.overwrite, quiet=base.quiet, wait_lock=base.wait_lock, token=base.token,
+        local_path=base.local_path, opt_in=True, media=media_options_from_lock(lo.get("media") or {}),
     )  # fmt: skip
-    runner = BuildRunner(options, selection=selection)
-    stats = runner.run(plan)
-    runner.finish()
+    with BuildRunner(options, selection=selection) as runner:
+        stats = runner.run(plan)
+        runner.finish()
     rows = []
     for stratum in ("audio", "video", "mixed"):
         path = options.manifest_path(stratum)
@@ -186,9 +188,9 @@ def _download_from_lock(args: argparse.Namespace) -> int:
 def _run(options: BuildOptions, plan: list[PlanItem]) -> int:
     from reap_omni.build.runner import BuildRunner
 
-    runner = BuildRunner(options)
-    stats = runner.run(plan)
-    runner.finish()
+    with BuildRunner(options) as runner:
+        stats = runner.run(plan)
+        runner.finish()
     _print_outputs(options, stats)
     return 1 if stats.failed else 0
 
@@ -229,33 +231,49 @@ def _quickstart(options: BuildOptions, datasets: list[DatasetSpec], samples: int
     from reap_omni.build.runner import BuildRunner
 
     plan = balanced_plan(datasets, samples)
-    runner = BuildRunner(options)
-    stats = runner.run(plan)
-    # a dataset that failed leaves its share to the others of its stratum, so each stratum still gets N rows
-    for _ in range(3):
-        delivered = {name: d.rows for name, d in stats.datasets.items()}
-        changed = rebalance(plan, delivered)
-        grown = [c for c in changed if c.target > delivered.get(c.name, 0)]
-        if not grown:
-            break
-        stats = runner.run(grown)
-        targets = {c.name: c for c in changed}
-        plan = [targets.get(p.name, p) for p in plan]
-    runner.finish()
+    with BuildRunner(options) as runner:
+        stats = runner.run(plan)
+        # a dataset that failed leaves its share to the others of its stratum, so each stratum still gets N rows
+        for _ in range(3):
+            delivered = {name: d.rows for name, d in stats.datasets.items()}
+            changed = rebalance(plan, delivered)
+            grown = [c for c in changed if c.target > delivered.get(c.name, 0)]
+            if not grown:
+                break
+            stats = runner.run(grown)
+            targets = {c.name: c for c in changed}
+            plan = [targets.get(p.name, p) for p in plan]
+        runner.finish()
     _print_outputs(options, runner.stats)
     short = _short_strata(plan, runner.stats, samples)
+    if short:
+        print(missing_strata_advice(short, options), file=sys.stderr)
+        return 1
     print(next_command(options, runner.stats, samples))
-    return 1 if short else 0
+    return 0
 
 
-def _short_strata(plan: list[PlanItem], stats: BuildStats, samples: int) -> list[str]:
+def _short_strata(plan: list[PlanItem], stats: BuildStats, samples: int) -> dict[str, int]:
+    """Strata with fewer than ``samples`` rows -> rows they have, each printed as one line."""
     have: dict[str, int] = {}
     for item in plan:
         have[item.stratum] = have.get(item.stratum, 0) + stats.datasets[item.name].rows
-    short = [s for s, n in have.items() if n < samples]
-    for s in short:
-        print(f"reap-omni: stratum {s}: {have[s]}/{samples} rows (see the failures above)", file=sys.stderr)
+    short = {s: n for s, n in have.items() if n < samples}
+    for s, n in short.items():
+        print(f"reap-omni: stratum {s}: {n}/{samples} rows (see the failures above)", file=sys.stderr)
     return short
+
+
+def missing_strata_advice(short: dict[str, int], options: BuildOptions) -> str:
+    """What to do when a stratum fell short: pruning needs all three (REAP-OMNI contrasts S1/S2/S3)."""
+    rerun = " ".join(["reap-omni", "quickstart", "--output", shlex.quote(str(options.output)),
+                      "--samples", str(options.samples)])  # fmt: skip
+    names = ", ".join(short)
+    return (
+        f"reap-omni: not ready to prune: stratum {names} is incomplete (REAP-OMNI scores experts on all three).\n"
+        "  Fix the failures above (network, gated access: HF_TOKEN / --token, --source-option for a moved file),\n"
+        f"  then rerun to resume (rows already written are kept): {rerun}"
+    )
 
 
 def next_command(options: BuildOptions, stats: BuildStats, samples: int) -> str:

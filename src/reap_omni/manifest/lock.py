@@ -102,8 +102,18 @@ def build_lock(
     datasets: dict[str, dict[str, Any]],
     licence_of: Callable[[str], str | None] = lambda _name: None,
 ) -> LockFile:
-    """A lock over ``rows`` (all manifest rows, any order); rows are sorted by id for stable diffs."""
-    entries = [e for r in rows if (e := lock_row(r, licence_of(_dataset(r)))) is not None]
+    """A lock over ``rows`` (all manifest rows, any order); rows are sorted by id for stable diffs.
+
+    Each row id and each ``(dataset, key)`` is listed once (the first seen), whatever the manifests hold.
+    """
+    entries: list[LockRow] = []
+    seen: set[Any] = set()
+    for r in rows:
+        e = lock_row(r, licence_of(_dataset(r)))
+        if e is None or e.id in seen or (e.dataset, e.key) in seen:
+            continue
+        seen.update((e.id, (e.dataset, e.key)))
+        entries.append(e)
     entries.sort(key=lambda e: (e.dataset, e.id))
     return LockFile(tool=f"reap-omni {__version__}", options=options, datasets=datasets, rows=entries)
 
