@@ -1,8 +1,14 @@
 """The one HTTP client every source uses: retries, Range reads, truncation checks, byte counts, tokens.
 
 Networking concerns live here once so each source kind only says *what* to fetch:
-- retries with exponential backoff on timeouts, dropped connections, 408/429/5xx; ``Retry-After`` is honoured;
+- retries with exponential backoff on dropped connections, cut bodies, 408/429/5xx; ``Retry-After`` is honoured;
+- a dead network fails fast (``hosts``): name resolution failure, connection refused or a timeout gets one
+  short probe, then the host is marked unreachable for the process and every client fails at once for it
+  with one line (``cannot reach <host>: name resolution failed (offline? ...)``);
+- timeouts come from ``REAP_OMNI_HTTP_TIMEOUT`` (``READ`` or ``CONNECT,READ`` seconds; default ``10,30``);
 - a body shorter than its ``Content-Length`` is detected and the missing tail refetched with a Range request;
+  a JSON API answer that is cut short or not JSON is fetched again the same way;
+- retry notes are one short line on the ``reap_omni.sources.http`` logger (the CLI hides them with ``--quiet``);
 - every body byte received is counted (``bytes_read``), for stats and the download-efficiency benchmark;
 - the Hub token (``token=``, ``HF_TOKEN`` or the cached ``hf auth login``) is sent only to ``HF_ENDPOINT``'s
   host, and is redacted from every message we produce;
@@ -24,8 +30,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from reap_omni.sources.base import SourceUnavailable
+from reap_omni.sources.hosts import HOSTS, TRANSIENT, HostHealth, classify, http_timeout, is_hub_host
+from reap_omni.sources.hosts import unreachable_message as _unreachable_message
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,8 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 _TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{6,}\b")
+#: longest wait before the one probe of a host that just failed to connect
+PROBE_DELAY = 1.0
 
 
 def hub_endpoint() -> str:
@@ -72,6 +83,39 @@ class ErrorContext:
         return f"dataset {self.dataset!r}" if self.dataset else (self.repo or "source")
 
 
+def short_url(url: str, limit: int = 60) -> str:
+    """``host/path`` of ``url`` without the query, the middle of a long path elided: for one-line messages."""
+    parts = urlsplit(url)
+    path = parts.path
+    if len(path) > limit:
+        path = "/…/" + "/".join(path.rsplit("/", 2)[-2:])
+    return parts.netloc.rsplit("@", 1)[-1] + path
+
+
+class HostDown(requests.ConnectionError):
+    """Raised before connecting to a host already known to be unreachable (no connection is attempted)."""
+
+
+class _BreakerAdapter(HTTPAdapter):
+    """Refuses, without connecting, every hop (redirects included) to a host marked unreachable."""
+
+    def __init__(self, hosts: HostHealth):
+        super().__init__()
+        self.hosts = hosts
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        message = self.hosts.dead(request.url or "")
+        if message is not None:
+            raise HostDown(message, request=request)
+        return super().send(request, *args, **kwargs)
+
+
+def _failed_url(exc: BaseException, url: str) -> str:
+    """The URL whose connection failed (a redirect's target rather than the first URL)."""
+    req = getattr(exc, "request", None)
+    return getattr(req, "url", None) or url
+
+
 def _retry_after(resp: requests.Response) -> float | None:
     value = resp.headers.get("Retry-After")
     if not value:
@@ -84,7 +128,12 @@ def _retry_after(resp: requests.Response) -> float | None:
 
 
 class HttpClient:
-    """A ``requests.Session`` with retries, Range reads, byte counting and Hub-aware error messages."""
+    """A ``requests.Session`` with retries, Range reads, byte counting and Hub-aware error messages.
+
+    ``timeout`` is ``(connect, read)`` seconds, by default from ``REAP_OMNI_HTTP_TIMEOUT`` (see
+    ``hosts.http_timeout``). ``hosts`` is the per-host circuit breaker, shared by every client unless one
+    is given.
+    """
 
     def __init__(
         self,
@@ -95,15 +144,23 @@ class HttpClient:
         backoff: float = 1.0,
         max_backoff: float = 8.0,
         max_retry_after: float = 300.0,
-        timeout: tuple[float, float] = (10.0, 60.0),
+        timeout: tuple[float, float] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        hosts: HostHealth | None = None,
     ):
         self.endpoint = (endpoint or hub_endpoint()).rstrip("/")
         self._token = find_token(token)
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
-        self.max_retry_after, self.timeout, self._sleep = max_retry_after, timeout, sleep
-        self.session = session or requests.Session()
+        self.max_retry_after, self._sleep = max_retry_after, sleep
+        self.timeout = tuple(timeout) if timeout is not None else http_timeout()
+        self.hosts = hosts if hosts is not None else HOSTS
+        if session is None:
+            session = requests.Session()
+            adapter = _BreakerAdapter(self.hosts)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
         self.session.headers["User-Agent"] = "reap-omni (+https://github.com/reap-omni)"
         self._bytes = 0
         self._lock = threading.Lock()
@@ -151,18 +208,39 @@ class HttpClient:
         stream: bool = True,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send a request, retrying transient failures; return a 2xx response or raise ``SourceUnavailable``."""
+        """Send a request, retrying transient failures; return a 2xx response or raise ``SourceUnavailable``.
+
+        A host that cannot be reached (name resolution, refused, timeout, ...) gets one probe after a short
+        delay, not the full retries; then, or at once if it is already known to be down, one line is raised.
+        """
         ctx = ctx or ErrorContext()
         last = ""
+        probed = False
         for attempt in range(self.retries + 1):
+            self._raise_if_down(url)
             try:
                 resp = self.session.request(
                     method, url, headers=self._headers(url, headers), stream=stream, timeout=self.timeout, **kwargs
                 )
+            except HostDown as exc:  # a redirect to a host known to be down
+                raise SourceUnavailable(str(exc), reason="network") from None
             except _NETWORK_ERRORS as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                kind, last = classify(exc, self.timeout)
+                if kind != TRANSIENT:
+                    target = _failed_url(exc, url)
+                    message = self.unreachable(target, last)
+                    verdict = self.hosts.strike(target, message)  # the host's first message, once it is down
+                    if verdict is not None or probed:
+                        raise SourceUnavailable(verdict or message, reason="network") from None
+                    probed = True
+                    delay = min(self.backoff, PROBE_DELAY)
+                    log.info("%s (%s); one more try in %.1fs", message, self.redact(short_url(target)), delay)
+                    self._sleep(delay)
+                    continue
                 delay = self._delay(attempt)
             else:
+                if not stream:
+                    self.hosts.ok(resp.url or url)  # the whole body arrived
                 if resp.status_code < 400:
                     return resp
                 if resp.status_code not in RETRY_STATUSES:
@@ -174,14 +252,31 @@ class HttpClient:
                 resp.close()
             if attempt == self.retries:
                 break
-            log.warning("%s: %s for %s; retry %d/%d in %.1fs", ctx.label(), self.redact(last),
-                        self.redact(url), attempt + 1, self.retries, delay)
+            log.warning("%s: %s from %s; retry %d/%d in %.1fs", ctx.label(), last,
+                        self.redact(short_url(url)), attempt + 1, self.retries, delay)
             self._sleep(delay)
         raise SourceUnavailable(
-            f"{ctx.label()}: {self.redact(url)} failed after {self.retries + 1} attempts ({self.redact(last)}); "
-            "check the network or HF_ENDPOINT and retry later",
+            f"{ctx.label()}: {self.redact(short_url(url))} failed after {self.retries + 1} attempts ({last}); "
+            "retry later",
             reason="network",
         )
+
+    def unreachable(self, url: str, words: str) -> str:
+        """The one-line message for ``url``'s host being unreachable for reason ``words``."""
+        return self.redact(_unreachable_message(url, words, hub=is_hub_host(url, self.endpoint)))
+
+    def _raise_if_down(self, url: str) -> None:
+        message = self.hosts.dead(url)
+        if message is not None:
+            raise SourceUnavailable(message, reason="network")
+
+    def _stalled(self, exc: BaseException, url: str) -> None:
+        """A body read failed: a timeout counts against the host, and raises once the host is marked down."""
+        kind, words = classify(exc, self.timeout)
+        if kind != TRANSIENT:
+            verdict = self.hosts.strike(url, self.unreachable(url, words))
+            if verdict is not None:
+                raise SourceUnavailable(verdict, reason="network") from None
 
     def _http_error(self, resp: requests.Response, url: str, ctx: ErrorContext) -> SourceUnavailable:
         code, err = resp.status_code, resp.headers.get("X-Error-Code", "")
@@ -222,18 +317,37 @@ class HttpClient:
         return SourceUnavailable(f"{who}: {self.redact(url)} answered HTTP {code}", reason="network")
 
     def get_json(self, url: str, *, ctx: ErrorContext | None = None, **kwargs: Any) -> Any:
-        resp = self.request("GET", url, ctx=ctx, stream=False, **kwargs)
-        self.count(len(resp.content))
-        return resp.json()
+        return self._json(url, ctx, **kwargs)[1]
 
     def get_pages(self, url: str, *, ctx: ErrorContext | None = None, params: dict | None = None) -> Iterator[Any]:
         """Items of a paginated JSON list (the Hub's ``Link: <...>; rel="next"`` cursor pagination)."""
         next_url: str | None = url
         while next_url:
-            resp = self.request("GET", next_url, ctx=ctx, stream=False, params=params)
-            self.count(len(resp.content))
-            yield from resp.json()
+            resp, items = self._json(next_url, ctx, params=params)
+            yield from items
             next_url, params = resp.links.get("next", {}).get("url"), None
+
+    def _json(self, url: str, ctx: ErrorContext | None, **kwargs: Any) -> tuple[requests.Response, Any]:
+        """A JSON answer; a body that is cut short or not JSON is fetched again, like a truncated file."""
+        ctx = ctx or ErrorContext()
+        for attempt in range(self.retries + 1):
+            resp = self.request("GET", url, ctx=ctx, stream=False, **kwargs)
+            self.count(len(resp.content))
+            try:
+                return resp, resp.json()
+            except ValueError:
+                size = len(resp.content)
+            if attempt == self.retries:
+                break
+            delay = self._delay(attempt)
+            log.warning("%s: invalid or cut-short JSON (%d bytes) from %s; retry %d/%d in %.1fs", ctx.label(), size,
+                        self.redact(short_url(url)), attempt + 1, self.retries, delay)
+            self._sleep(delay)
+        raise SourceUnavailable(
+            f"{ctx.label()}: {self.redact(short_url(url))} answered invalid JSON {self.retries + 1} times "
+            f"({size} bytes; a proxy or captive portal?); retry later",
+            reason="network",
+        )
 
     def head_size(self, url: str, *, ctx: ErrorContext | None = None) -> int | None:
         """The size of a remote file from a HEAD request (None when the server does not say)."""
@@ -268,16 +382,19 @@ class HttpClient:
                     buf += chunk
                     got += len(chunk)
             except _NETWORK_ERRORS + _urllib3_errors() as exc:
-                log.warning("%s: transfer of %s cut after %d bytes (%s); refetching the rest",
-                            (ctx or ErrorContext()).label(), self.redact(url), got, type(exc).__name__)
+                resp.close()
+                self._stalled(exc, resp.url or url)
+                log.warning("%s: %s cut after %d bytes (%s); refetching the rest", (ctx or ErrorContext()).label(),
+                            self.redact(short_url(url)), got, classify(exc, self.timeout)[1])
             finally:
                 resp.close()
             if expected is None or got >= expected:
+                self.hosts.ok(resp.url or url)
                 return bytes(buf)
             attempts += 1
             if attempts > self.retries:
                 raise SourceUnavailable(
-                    f"{(ctx or ErrorContext()).label()}: {self.redact(url)} kept ending early "
+                    f"{(ctx or ErrorContext()).label()}: {self.redact(short_url(url))} kept ending early "
                     f"({got} of {expected} bytes) after {attempts} attempts; retry later",
                     reason="network",
                 )
@@ -324,13 +441,16 @@ class ResumableStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def _where(self) -> str:
+        return self.client.redact(short_url(self.url))
+
     def _open(self) -> None:
         headers = {"Range": f"bytes={self.pos}-"} if self.pos else {}
         resp = self.client.request("GET", self.url, ctx=self.ctx, headers=headers)
         if self.pos and resp.status_code == 200:
             resp.close()
             raise SourceUnavailable(
-                f"{self.ctx.label()}: {self.client.redact(self.url)} was cut at byte {self.pos} and the server "
+                f"{self.ctx.label()}: {self._where()} was cut at byte {self.pos} and the server "
                 "does not support resuming (no Range support); retry later",
                 reason="network",
             )
@@ -346,28 +466,34 @@ class ResumableStream(io.RawIOBase):
                 return 0
             if self._resp is None:
                 self._open()
+            resp = self._resp
+            assert resp is not None
             try:
-                data = self._resp.raw.read(len(view), decode_content=False)  # type: ignore[union-attr]
-            except _NETWORK_ERRORS + _urllib3_errors():
+                data = resp.raw.read(len(view), decode_content=False)
+            except _NETWORK_ERRORS + _urllib3_errors() as exc:
+                self._reset()
+                self.client._stalled(exc, resp.url or self.url)
                 data = None
             if data:
                 n = len(data)
                 view[:n] = data
                 self.pos += n
                 self.client.count(n)
+                if self.total is not None and self.pos >= self.total:
+                    self.client.hosts.ok(resp.url or self.url)
                 return n
             if self.total is None and data == b"":
+                self.client.hosts.ok(resp.url or self.url)
                 return 0  # no length known: a clean end of body is the end
             self._reset()
             self._failures += 1
             if self._failures > self.client.retries:
                 raise SourceUnavailable(
-                    f"{self.ctx.label()}: {self.client.redact(self.url)} kept ending early at byte {self.pos} "
+                    f"{self.ctx.label()}: {self._where()} kept ending early at byte {self.pos} "
                     f"of {self.total}; retry later",
                     reason="network",
                 )
-            log.warning("%s: stream %s cut at byte %d; resuming", self.ctx.label(), self.client.redact(self.url),
-                        self.pos)
+            log.warning("%s: %s cut at byte %d; resuming", self.ctx.label(), self._where(), self.pos)
             self.client._sleep(self.client._delay(self._failures - 1))
 
     def _reset(self) -> None:
