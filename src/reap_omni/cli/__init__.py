@@ -2,18 +2,22 @@
 
 Each command module defines ``register(subparsers)``, adding its parsers with
 ``set_defaults(func=...)``; ``func(args) -> int`` returns the exit code. A ``ReapOmniError`` is printed
-as one line (``reap-omni: error: ...``) with its exit code; no traceback for user mistakes.
+as one line (``reap-omni: error: ...``) with its exit code; no traceback for user mistakes. Library
+warnings (retry notes of the HTTP client, ...) are printed as ``reap-omni: ...`` lines on stderr while a
+command runs; a command's ``--quiet`` hides them, leaving errors only.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
 from reap_omni import __version__
 from reap_omni.errors import ReapOmniError
+from reap_omni.fileio import storage_error
 
 #: Command modules in help order. Each registers one or more subcommands.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -56,20 +60,47 @@ def _restrict(sub: argparse._SubParsersAction, keep: set[str]) -> None:
     sub.metavar = "{" + ",".join(n for n in sub.choices) + "}"
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # pragma: no cover - logging must never break a command
+            self.handleError(record)
+
+
+def _log_handler(prog: str, quiet: bool) -> logging.Handler:
+    """Show ``reap_omni`` warnings as one ``prog: ...`` line each; with ``--quiet`` only errors."""
+    handler = _StderrHandler(logging.ERROR if quiet else logging.WARNING)
+    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    logging.getLogger("reap_omni").addHandler(handler)
+    return handler
+
+
 def run(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit code instead of exiting."""
     parser = build_parser(prog, only)
     args = parser.parse_args(argv)
+    handler = _log_handler(prog, bool(getattr(args, "quiet", False)))
     try:
         return int(args.func(args) or 0)
     except ReapOmniError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # disk full, read-only, no permission in a path no command wrapped: still one line
+        failed = storage_error(exc)
+        if failed is None:
+            raise
+        print(f"{prog}: error: {failed}", file=sys.stderr)
+        return failed.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; partial outputs were discarded, rerun to resume", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 141
+    finally:
+        logging.getLogger("reap_omni").removeHandler(handler)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequence[str] | None = None) -> None:
