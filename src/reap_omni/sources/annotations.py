@@ -14,12 +14,14 @@ from typing import Any
 import msgspec
 
 from reap_omni.catalog.spec import SourceSpec
+from reap_omni.sources.archive_safety import max_member_bytes
 from reap_omni.sources.base import Candidate, MediaBlob, Provenance, SourceUnavailable
 from reap_omni.sources.blobs import VIDEO_EXTS, media_name, stem
 from reap_omni.sources.http import ErrorContext, HttpClient
 from reap_omni.sources.hub import RepoFile, ResolvedRepo, match_any, resolve_repo
 from reap_omni.sources.join import MEDIA_FIELDS, map_fields, member_group, parse_metadata
 from reap_omni.sources.range_file import RangeFile
+from reap_omni.sources.zip_members import read_member
 
 
 @dataclass
@@ -57,11 +59,12 @@ def fetch_metadata(client: HttpClient, spec: SourceSpec, *, repo: ResolvedRepo |
     if member and name.lower().endswith(".zip"):  # annotations packed in a zip: read just that member
         with RangeFile(client, url, size, ctx=ctx) as rf, zipfile.ZipFile(rf) as zf:
             try:
-                data = zf.read(member)
+                info = zf.getinfo(member)
             except KeyError:
                 raise SourceUnavailable(
                     f"{ctx.label()}: {name} has no member {member!r} (it has {zf.namelist()[:10]}); change "
                     "`options.metadata_member`", reason="layout") from None
+            data = read_member(rf, info, archive=name, limit=max_member_bytes(spec))
         return Metadata(member, parse_metadata(member, data, spec))
     data = client.get_bytes(url, ctx=ctx)
     return Metadata(name, parse_metadata(name, data, spec))

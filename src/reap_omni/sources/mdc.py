@@ -18,6 +18,7 @@ import msgspec
 
 from reap_omni.catalog.spec import SourceSpec
 from reap_omni.fileio import temp_path_for
+from reap_omni.sources.archive_safety import UnsafeArchive, check_member_name
 from reap_omni.sources.base import SourceUnavailable
 from reap_omni.sources.local_corpora import LocalCorpusSource
 
@@ -33,10 +34,10 @@ def _how(name: str) -> str:
 def _safe_members(tar: tarfile.TarFile, archive: Path):
     """Refuse absolute paths, ``..``, links and devices: an archive must not write outside its folder."""
     for m in tar:
-        parts = Path(m.name).parts
-        if m.name.startswith(("/", "\\")) or ".." in parts or not (m.isfile() or m.isdir()):
-            raise SourceUnavailable(f"{archive}: unsafe archive member {m.name!r}; refusing to extract",
-                                    reason="unsafe_archive")
+        check_member_name(m.name, str(archive))
+        if not (m.isfile() or m.isdir()):
+            raise UnsafeArchive(f"{archive}: unsafe archive member {m.name!r} is a link or special file; "
+                                "refusing to extract")
         yield m
 
 

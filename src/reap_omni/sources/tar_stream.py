@@ -23,6 +23,7 @@ from urllib.parse import urljoin
 
 from reap_omni.catalog.spec import SourceSpec
 from reap_omni.sources.annotations import Metadata, archive_candidate, fetch_metadata, no_match_error
+from reap_omni.sources.archive_safety import UnsafeArchive, check_member_name, max_member_bytes, member_too_big
 from reap_omni.sources.base import Candidate, SourceUnavailable, Unit
 from reap_omni.sources.blobs import is_archive, is_media, stem
 from reap_omni.sources.http import ErrorContext, HttpClient
@@ -31,32 +32,21 @@ from reap_omni.sources.join import MemberIndex, is_transcript_member, member_wan
 
 log = logging.getLogger(__name__)
 
-MAX_MEMBER_BYTES = 1 << 30  # 1 GiB: members are held in memory
 MAX_TOTAL_BYTES = 64 << 30  # decompressed bytes per archive, skipped members included
 MAX_PENDING_BYTES = 1 << 30  # media waiting for their transcript
 MAX_DEPTH = 2
 
 
-class UnsafeArchive(SourceUnavailable):
-    def __init__(self, message: str):
-        super().__init__(message, reason="unsafe_archive")
-
-
 def check_member(info: tarfile.TarInfo, archive: str, *, max_member: int) -> None:
     """Refuse members that could escape a folder, point elsewhere, or are too big to hold."""
     name = info.name
-    parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
-        raise UnsafeArchive(f"{archive}: member {name!r} has an absolute or parent ('..') path; archive refused")
+    check_member_name(name, archive)
     if info.issym() or info.islnk():
         raise UnsafeArchive(f"{archive}: member {name!r} is a link (to {info.linkname!r}); archive refused")
     if info.isdev() or not (info.isfile() or info.isdir()):
         raise UnsafeArchive(f"{archive}: member {name!r} is a device or special file; archive refused")
     if info.isfile() and info.size > max_member:
-        raise UnsafeArchive(
-            f"{archive}: member {name!r} is {info.size} bytes, over the {max_member}-byte limit; raise "
-            "`options.max_member_bytes` if this is expected"
-        )
+        raise member_too_big(archive, name, info.size, max_member)
 
 
 class TarStreamSource:
@@ -70,7 +60,7 @@ class TarStreamSource:
         self._index: MemberIndex | None = None
         self._resolved = False
         opts = spec.options
-        self.max_member = int(opts.get("max_member_bytes", MAX_MEMBER_BYTES))
+        self.max_member = max_member_bytes(spec)
         self.max_total = int(opts.get("max_total_bytes", MAX_TOTAL_BYTES))
         self.max_pending = int(opts.get("max_pending_bytes", MAX_PENDING_BYTES))
         self.stats = {"members": 0, "media": 0, "unmatched": 0}

@@ -3,8 +3,11 @@
 A zip's central directory sits at its end, so listing members costs a few kilobytes; each chosen member
 is then read on its own (local header + its compressed bytes), never the whole archive. This is how a
 100-video sample comes out of a 26 GB ``videos_chunked_NN.zip`` (lmms-eval) or a 13 GB Charades zip.
-Stored and deflated members are supported (``zipfile`` inflates); multi-volume zips are not (their
-central directory is in the last volume).
+Members are inflated in bounded chunks (``zip_members``), stored, deflated, bzip2 and LZMA alike, up to
+``options.max_member_bytes`` (1 GiB by default, the tar sources' limit): a bigger member, or one that
+inflates past its declared size, is a one-line refusal of that unit. Member paths are checked like tar
+members when the central directory is listed: an absolute or ``..`` path refuses the archive. Multi-volume
+zips are not supported (their central directory is in the last volume).
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ from dataclasses import dataclass
 
 from reap_omni.catalog.spec import SourceSpec
 from reap_omni.sources.annotations import Metadata, archive_candidate, fetch_metadata
+from reap_omni.sources.archive_safety import max_member_bytes
 from reap_omni.sources.base import Candidate, SourceUnavailable, Unit
 from reap_omni.sources.blobs import is_media
 from reap_omni.sources.http import ErrorContext, HttpClient
 from reap_omni.sources.hub import ResolvedRepo, match_any, resolve_repo
 from reap_omni.sources.join import MemberIndex, member_wanted, parse_metadata
 from reap_omni.sources.range_file import RangeFile
+from reap_omni.sources.zip_members import LOCAL_HEADER, check_zip_member, read_member
 
-LOCAL_HEADER = 30
 MIN_FETCH = 64 * 1024  # one request covers a member's local header and the start of its data
 
 
@@ -33,6 +37,7 @@ class _Zip:
     name: str
     url: str
     zf: zipfile.ZipFile
+    fp: RangeFile
     lock: threading.Lock
 
 
@@ -48,6 +53,7 @@ class ZipRangeSource:
         self.metadata: Metadata | None = None
         self.index: MemberIndex | None = None
         self._zips: dict[str, _Zip] = {}
+        self.max_member = max_member_bytes(spec)
 
     @property
     def bytes_read(self) -> int:
@@ -83,6 +89,8 @@ class ZipRangeSource:
         for name, url, size in archives:
             z = self._open(name, url, size)
             infos = z.zf.infolist()
+            for info in infos:
+                check_zip_member(info, name)
             if self.index is None and self.spec.metadata and "://" not in self.spec.metadata:
                 self._metadata_from_zip(z, infos)
             for info in infos:
@@ -109,8 +117,7 @@ class ZipRangeSource:
         for info in infos:
             if match_any(info.filename, (self.spec.metadata,)) or posixpath.basename(info.filename) == \
                     posixpath.basename(self.spec.metadata or ""):
-                with z.lock:
-                    data = z.zf.read(info)
+                data = self._read(z, info)
                 self.metadata = Metadata(info.filename, parse_metadata(info.filename, data, self.spec))
                 self.index = MemberIndex(self.spec, self.metadata.rows)
                 return
@@ -124,16 +131,19 @@ class ZipRangeSource:
             except zipfile.BadZipFile as exc:
                 raise SourceUnavailable(f"{self._who()}: {name} is not a readable single-volume zip ({exc}); "
                                         "change the source's `files`/`url`", reason="layout") from None
-            self._zips[name] = _Zip(name, url, zf, threading.Lock())
+            self._zips[name] = _Zip(name, url, zf, rf, threading.Lock())
         return self._zips[name]
+
+    def _read(self, z: _Zip, info: zipfile.ZipInfo) -> bytes:
+        with z.lock:
+            return read_member(z.fp, info, archive=z.name, limit=self.max_member)
 
     def read(self, unit: Unit) -> Iterator[Candidate]:
         if not self._zips:
             self.units()
         z = self._zips[unit.info["zip"]]
         member = unit.info["member"]
-        with z.lock:
-            data = z.zf.read(member)
+        data = self._read(z, z.zf.getinfo(member))
         rows = self.index.match(member) if self.index is not None else [(None, None)]
         for i, row in rows:
             yield archive_candidate(self.spec, kind=self.kind, shard=z.name, member=member, data=data, row=row,
