@@ -40,3 +40,27 @@ def test_quickstart_gives_a_failed_datasets_share_to_its_stratum_peers(tmp_path,
     counts = {n: sum(r.source["dataset"] == n for r in recs) for n in ("a", "b", "c")}
     assert counts == {"a": 5, "b": 0, "c": 4} or counts == {"a": 4, "b": 0, "c": 5}
     assert "b: 0/3 rows: org/b is gated" in capsys.readouterr().err
+
+
+def test_quickstart_without_every_stratum_says_what_is_missing_instead_of_next(tmp_path, monkeypatch, capsys):
+    from build_helpers import MemorySource, dataset
+
+    from reap_omni.build import runner as runner_mod
+    from reap_omni.build.options import BuildOptions
+    from reap_omni.catalog.spec import SourceSpec
+    from reap_omni.cli.download_cmds import _quickstart
+    from reap_omni.sources.base import SourceUnavailable
+
+    specs = {n: SourceSpec(kind="hf_parquet", repo=f"org/{n}") for n in ("a", "v")}
+    sources = {
+        "org/a": MemorySource(specs["a"]),
+        "org/v": MemorySource(specs["v"], unavailable=SourceUnavailable("org/v is gated: set HF_TOKEN", "gated")),
+    }
+    monkeypatch.setattr(runner_mod, "default_opener", lambda options: lambda spec, name: sources[spec.repo])
+    datasets = [dataset("a", sources=(specs["a"],)), dataset("v", modality="video", sources=(specs["v"],))]
+    opts = BuildOptions(output=tmp_path / "q", samples=4, quiet=True)
+    assert _quickstart(opts, datasets, 4) == 1
+    out, err = capsys.readouterr()
+    assert "Next:" not in out and "reap_expert_pruning.py" not in out
+    assert "stratum video: 0/4 rows" in err and "not ready to prune: stratum video is incomplete" in err
+    assert f"reap-omni quickstart --output {tmp_path / 'q'} --samples 4" in err
