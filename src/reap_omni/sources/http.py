@@ -88,7 +88,11 @@ def short_url(url: str, limit: int = 60) -> str:
     parts = urlsplit(url)
     path = parts.path
     if len(path) > limit:
-        path = "/…/" + "/".join(path.rsplit("/", 2)[-2:])
+        names = path.rsplit("/", 2)[-2:]
+        tail = "/".join(names) if len("/".join(names)) <= limit - 3 else names[-1]
+        if len(tail) > limit - 3:
+            tail = tail[:20] + "…" + tail[-(limit - 24):]
+        path = "/…/" + tail
     return parts.netloc.rsplit("@", 1)[-1] + path
 
 
