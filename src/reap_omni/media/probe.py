@@ -19,12 +19,39 @@ MediaInput = bytes | str | os.PathLike[str]
 class MediaRejected(InputError):
     """A media input that cannot become a row; ``reason`` is a short category recorded in the stats.
 
-    Reasons: ``not_found``, ``empty``, ``undecodable``, ``no_audio``, ``no_video``, ``empty_window``.
+    Reasons: ``not_found``, ``empty``, ``undecodable``, ``no_audio``, ``no_video``, ``empty_window``,
+    ``too_long`` (over the row's ``max_duration``).
     """
 
     def __init__(self, message: str, path: str | os.PathLike[str] | None = None, reason: str = "undecodable"):
         super().__init__(message, path)
         self.reason = reason
+
+
+#: the longest media a row is made from unless the caller says otherwise (10 minutes), seconds
+DEFAULT_MAX_DURATION = 600.0
+
+
+def header_slack(max_duration: float) -> float:
+    """How far a container's stated duration may exceed the limit before it is refused without decoding.
+
+    Stated durations are estimates (encoder priming, bitrate guesses for headerless MP3); within this margin
+    decoding decides, exactly and at the cost of at most ``max_duration`` seconds decoded.
+    """
+    return 0.5 + 0.01 * max_duration
+
+
+def check_length(seconds: float | None, max_duration: float | None, label: str, *, stated: bool) -> None:
+    """``MediaRejected`` (reason ``too_long``) when ``seconds`` is over ``max_duration``.
+
+    ``stated``: ``seconds`` comes from a header (allowed ``header_slack``), else from decoded samples (exact).
+    """
+    if seconds is None or max_duration is None:
+        return
+    if seconds > max_duration + (header_slack(max_duration) if stated else 0.0):
+        where = "the container says " if stated else "decoding passed "
+        raise MediaRejected(f"{where}{seconds:.2f}s, over the {max_duration:g}s limit (--max-duration)", label,
+                            "too_long")
 
 
 @dataclass(frozen=True)
@@ -84,7 +111,7 @@ def probe(path: MediaInput, name: str | None = None) -> MediaInfo:
         with open_input(path, label) as container:
             audio = next(iter(container.streams.audio), None)
             video = next((s for s in container.streams.video if not _is_cover_art(s)), None)
-            duration = _duration(container, audio, video)
+            duration = stated_duration(container, audio, video)
             fps = None
             if video is not None and video.average_rate:
                 fps = float(video.average_rate)
@@ -116,10 +143,11 @@ def container_origin(container) -> float:
     return start / av.time_base if start is not None else 0.0
 
 
-def _duration(container, audio, video) -> float | None:
+def stated_duration(container, *streams) -> float | None:
+    """Seconds the container (else the first of ``streams`` that knows) says it lasts; None when unknown."""
     if container.duration is not None and container.duration > 0:
         return container.duration / av.time_base
-    for s in (audio, video):
+    for s in streams:
         if s is not None and s.duration is not None and s.time_base is not None:
             return float(s.duration * s.time_base)
     return None

@@ -4,8 +4,10 @@ Calibration needs short clips that Qwen3-Omni's video readers (torchcodec, decor
 open: constant frame rate, yuv420p, even dimensions, ``moov`` at the front. Long sources are cut to a
 window around the annotated segment and re-encoded, because stream-copy cuts snap to keyframes. One
 demux pass drives video, the kept audio and the separate 16 kHz track together, so output is naturally
-interleaved and memory stays bounded (one frame at a time). Outputs are written to temp files and
-renamed, so a killed run leaves nothing half-written.
+interleaved and memory stays bounded (one frame at a time). A source longer than ``max_duration`` (10
+minutes by default) is refused from its header before decoding, or as soon as decoding passes the limit.
+Outputs are written to temp files and renamed (``media.output``), so a killed run or a full disk leaves
+nothing half-written, and a storage failure is a plain ``OSError`` naming the destination.
 """
 
 from __future__ import annotations
@@ -14,13 +16,21 @@ import contextlib
 import os
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import av
 
-from reap_omni.fileio import ensure_output_dir, temp_path_for
 from reap_omni.media.audio import WindowedResampler, encode_samples
-from reap_omni.media.probe import MediaInput, MediaRejected, container_origin, open_input, source_name
+from reap_omni.media.output import MediaOutputs
+from reap_omni.media.probe import (
+    DEFAULT_MAX_DURATION,
+    MediaInput,
+    MediaRejected,
+    check_length,
+    container_origin,
+    open_input,
+    source_name,
+    stated_duration,
+)
 
 #: H.264 encoders in order of preference; ``mpeg4`` (MPEG-4 Part 2) is the last resort all readers decode
 VIDEO_ENCODERS = ("libx264", "libopenh264", "mpeg4")
@@ -120,6 +130,7 @@ def normalize_video(
     require_audio: bool = False,
     audio_out: str | os.PathLike[str] | None = None,
     audio_rate: int = 16000,
+    max_duration: float | None = DEFAULT_MAX_DURATION,
 ) -> VideoResult:
     """Cut, scale and re-encode ``src`` to an H.264/AAC MP4 at ``dst``.
 
@@ -127,6 +138,12 @@ def normalize_video(
     a mono ``audio_rate`` WAV. Mixed rows pass ``require_audio`` (implied by ``audio_out``): a source
     without an audio stream is then rejected (``MediaRejected`` reason ``no_audio``). A source without a
     decodable video stream is rejected with reason ``no_video``.
+
+    ``max_duration`` limits the *source* (as ``--max-duration`` does for video rows; ``max_seconds`` is the
+    clip cut from it): a longer source is rejected with reason ``too_long``, from its stated duration before
+    decoding, else when a decoded frame passes the limit (None: no limit; the window still bounds decoding).
+    A storage failure (disk full, quota, read-only, permission) is a plain ``OSError`` with its errno and the
+    destination as filename; existing files at ``dst``/``audio_out`` are kept.
     """
     label = source_name(src, name)
     require_audio = require_audio or audio_out is not None
@@ -139,10 +156,12 @@ def normalize_video(
         astream = container.streams.audio[0] if container.streams.audio else None
         if require_audio and astream is None:
             raise MediaRejected("no audio stream", label, "no_audio")
+        check_length(stated_duration(container, vstream), max_duration, label, stated=True)
         try:
             return _transcode(
                 container, vstream, astream, dst, label=label, max_seconds=max_seconds, segment=segment,
                 max_side=max_side, fps=fps, keep_audio=keep_audio, audio_out=audio_out, audio_rate=audio_rate,
+                max_duration=max_duration,
             )  # fmt: skip
         except av.FFmpegError as exc:
             raise MediaRejected(f"cannot decode video: {exc}", label, "undecodable") from None
@@ -152,44 +171,12 @@ def _is_cover_art(stream) -> bool:
     return bool(getattr(stream, "disposition", 0) and "attached_pic" in str(stream.disposition).lower())
 
 
-def _duration(container, vstream) -> float | None:
-    if container.duration is not None and container.duration > 0:
-        return container.duration / av.time_base
-    if vstream.duration is not None and vstream.time_base is not None:
-        return float(vstream.duration * vstream.time_base)
-    return None
-
-
-class _AtomicPaths:
-    """Temp files beside each destination, renamed into place together only when all succeeded."""
-
-    def __init__(self, *dests: str | os.PathLike[str] | None):
-        self.pairs = [(ensure_output_dir(d), None) for d in dests if d is not None]
-        self.pairs = [(d, temp_path_for(d)) for d, _ in self.pairs]
-
-    def temp(self, dest: str | os.PathLike[str]) -> str:
-        return next(os.fspath(t) for d, t in self.pairs if d == Path(dest))
-
-    def __enter__(self) -> _AtomicPaths:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            for dest, tmp in self.pairs:
-                with open(tmp, "rb+") as f:
-                    os.fsync(f.fileno())
-                os.replace(tmp, dest)
-        else:
-            for _, tmp in self.pairs:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-
-
 def _transcode(
-    container, vstream, astream, dst, *, label, max_seconds, segment, max_side, fps, keep_audio, audio_out, audio_rate
-) -> VideoResult:
+    container, vstream, astream, dst, *, label, max_seconds, segment, max_side, fps, keep_audio, audio_out, audio_rate,
+    max_duration,
+) -> VideoResult:  # fmt: skip
     origin = container_origin(container)
-    src_duration = _duration(container, vstream)
+    src_duration = stated_duration(container, vstream)
     clip_start, clip_end = choose_window(src_duration, max_seconds, segment)
     src_fps = _source_fps(vstream)
     out_fps = Fraction(src_fps or 25).limit_denominator(1001)
@@ -207,9 +194,9 @@ def _transcode(
         container.seek(int((clip_start + origin) / vstream.time_base), stream=vstream, backward=True)
 
     encoder = video_encoder()
-    with _AtomicPaths(dst, audio_out) as paths:
-        out = av.open(paths.temp(dst), "w", format="mp4", options={"movflags": "+faststart"})
-        wav = av.open(paths.temp(audio_out), "w", format="wav") if audio_out is not None else None
+    with MediaOutputs(dst, audio_out) as paths:
+        out = paths.container(dst, "mp4", {"movflags": "+faststart"})
+        wav = paths.container(audio_out, "wav") if audio_out is not None else None
         try:
             video = _VideoSink(out, encoder, width, height, out_fps, clip_start, clip_end, origin)
             aac = _AudioSink(out, "aac", astream, clip_start, clip_end, origin) if mux_audio else None
@@ -219,6 +206,8 @@ def _transcode(
                 sinks[astream.index] = [s for s in (aac, mono) if s is not None]
             for packet in container.demux(*streams):
                 for frame in packet.decode():
+                    if max_duration is not None and frame.time is not None:
+                        check_length(float(frame.time) - origin, max_duration, label, stated=False)
                     for sink in sinks[packet.stream.index]:
                         sink.feed(frame)
                 if video.done and all(s.done for s in sinks.get(astream.index if astream else -1, [])):
@@ -228,9 +217,11 @@ def _transcode(
                 if sink is not None:
                     sink.finish()
         finally:
-            out.close()
-            if wav is not None:
-                wav.close()
+            try:
+                out.close()
+            finally:
+                if wav is not None:
+                    wav.close()
         if video.frames == 0:
             raise MediaRejected(
                 f"no video frames decoded in window [{clip_start:.3f}, {clip_end})", label, "empty_window"
