@@ -131,8 +131,7 @@ def unreachable_message(url: str, words: str, *, hub: bool) -> str:
     elif words == "TLS certificate not trusted":
         hint = "a proxy intercepting TLS? point REQUESTS_CA_BUNDLE at its certificate"
     elif words.startswith("no "):
-        hint = f"slow or filtered network? {TIMEOUT_ENV}=CONNECT,READ sets the limits" + (
-            "; or set HF_ENDPOINT to a Hub mirror" if hub else "")
+        hint = f"slow or blocked? raise {TIMEOUT_ENV}" + (" or set HF_ENDPOINT to a Hub mirror" if hub else "")
     else:
         hint = "offline? set HF_ENDPOINT to a Hub mirror" if hub else "offline?"
     return f"cannot reach {host_name(url)}: {words} ({hint})"
