@@ -63,7 +63,8 @@ def test_original_copies_bytes_unchanged(tmp_path):
     src = make_audio(tmp_path / "in.mp3", seconds=1.0, fmt="mp3")
     res = normalize_audio(tmp_path / "in.mp3", tmp_path / "out.mp3", fmt="original")
     assert (tmp_path / "out.mp3").read_bytes() == src
-    assert res.format == "mp3" and res.duration == pytest.approx(1.0, abs=0.05)
+    # FFmpeg of PyAV 12 counts the MP3 encoder's padding frames (1.08 s); newer builds trim it (1.0 s)
+    assert res.format == "mp3" and res.duration == pytest.approx(1.0, abs=0.1)
     with pytest.raises(InputError, match="re-encoding"):
         normalize_audio(src, tmp_path / "o2.mp3", fmt="original", start=0.1)
 

@@ -140,7 +140,8 @@ class HubParquetSource:
         columns = self._needed_columns(info)
         url = repo.url(self.client, info.path)
         with RangeFile(self.client, url, info.size, ctx=repo.ctx(self.dataset, info.path), min_fetch=0) as rf:
-            table = pq.ParquetFile(rf, metadata=info.metadata).read_row_group(rg, columns=columns)
+            # pre_buffer coalesces the column chunks into one range request (pyarrow 15 and 16 do not by default)
+            table = pq.ParquetFile(rf, metadata=info.metadata, pre_buffer=True).read_row_group(rg, columns=columns)
         data = {c: table.column(c).to_pylist() for c in columns}
         for i in range(table.num_rows):
             yield self._candidate(info, first + i, {c: v[i] for c, v in data.items()})
