@@ -103,3 +103,77 @@ def test_seed_python_api_verbatim(seed_dir, capsys):
     assert sft[0]["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
     assert read(seed_dir / "msswift_qa.jsonl")[0]["audios"] == [str(seed_dir / "a.wav")]
     assert validate_msswift_format("msswift_sft.jsonl")["ok"] and validate_msswift_format("msswift_qa.jsonl")["ok"]
+
+
+ORIGINS = {
+    # how the user made input.jsonl: each gives a mixed row with only its video (the track stays inside)
+    "folder": "python convert_utils.py folder ./my_data input.jsonl --name my_dataset",
+    "csv": "python convert_utils.py csv data.csv input.jsonl --text-col caption --video-modality auto",
+    "json": "python convert_utils.py json data.json input.jsonl --text-key text --video-key video_path "
+            "--video-modality auto",
+}
+
+
+@pytest.fixture
+def origin_dir(tmp_path, monkeypatch):
+    os.symlink(REPO / "convert_utils.py", tmp_path / "convert_utils.py")
+    os.symlink(REPO / "src", tmp_path / "src")
+    data = tmp_path / "my_data"
+    data.mkdir()
+    make_audio(data / "utt1.flac", seconds=0.3)
+    (data / "utt1.txt").write_text("utterance one")
+    make_video(data / "clip1.mp4", seconds=0.4)  # with its audio track
+    (data / "clip1.txt").write_text("a tone over colours")
+    (tmp_path / "data.csv").write_text("caption,audio,video\nutterance one,my_data/utt1.flac,\n"
+                                       "a tone over colours,,my_data/clip1.mp4\n")  # fmt: skip
+    clip = {"text": "a tone over colours", "video_path": "my_data/clip1.mp4"}
+    (tmp_path / "data.json").write_text(json.dumps([clip]))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _run(line: str, cwd: Path) -> subprocess.CompletedProcess:
+    argv = shlex.split(line)
+    return subprocess.run([sys.executable, *argv[1:]], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("origin", sorted(ORIGINS))
+def test_seed_commands_on_a_manifest_from(origin, origin_dir):
+    made = _run(ORIGINS[origin], origin_dir)
+    assert made.returncode == 0, made.stderr
+    rows = read(origin_dir / "input.jsonl")
+    mixed = [r for r in rows if r["modality"] == "mixed"]
+    assert mixed and not any(r.get("audio") for r in mixed)
+    for line in SEED_COMMANDS.splitlines():
+        if "qa-msswift" in line:
+            continue  # reads a QA file, not the manifest
+        proc = _run(line, origin_dir)
+        assert proc.returncode == 0, (line, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    proc = _run("python convert_utils.py msswift input.jsonl output_sft.jsonl --task sft", origin_dir)
+    assert "extracted the audio track of 1 mixed row(s)" in proc.stdout and "(0 decoded, 1 reused)" in proc.stdout
+    out = [r for r in read(origin_dir / "output_sft.jsonl") if "videos" in r]
+    assert len(out) == 1 and out[0]["messages"][0]["content"].startswith("<video><audio>")
+    track = Path(out[0]["audios"][0])
+    assert track.parent == origin_dir / "output_sft.media" and track.is_file()
+    lf = _run("python -m reap_omni llamafactory input.jsonl lf.jsonl", origin_dir)
+    assert lf.returncode == 0, lf.stderr
+    check = _run("python -m reap_omni validate-llamafactory lf.jsonl --check-media", origin_dir)
+    assert check.returncode == 0, check.stdout + check.stderr
+    for name in ("output_sft.jsonl", "output_grpo.jsonl"):
+        check = _run(f"python convert_utils.py validate-msswift {name} --check-media", origin_dir)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_seed_python_api_on_a_folder_manifest(origin_dir):
+    assert _run(ORIGINS["folder"], origin_dir).returncode == 0
+    sys.path.insert(0, str(origin_dir))
+    try:
+        from convert_utils import convert_unified_to_msswift, validate_msswift_format
+
+        convert_unified_to_msswift("input.jsonl", "msswift_sft.jsonl", task_type="sft", system_prompt="You are a helpful assistant.")  # noqa: E501
+        convert_unified_to_msswift("input.jsonl", "output.jsonl", task_type="grpo")
+        stats = validate_msswift_format("output.jsonl")
+    finally:
+        sys.path.remove(str(origin_dir))
+    assert stats["ok"] and stats["valid"] == 2 and stats["grpo_samples"] == 2

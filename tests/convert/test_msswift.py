@@ -17,6 +17,7 @@ from reap_omni.convert.msswift import (
 from reap_omni.convert.training_validate import validate_msswift
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.fixtures.media import make_audio, make_image, make_video
+from reap_omni.media.probe import probe
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +127,35 @@ def test_audio_in_video_lists_only_the_video(tmp_path, media):
     assert validate_msswift(tmp_path / "out.jsonl", audio_in_video=True, check_media=True).ok
 
 
-def test_mixed_row_without_track_needs_a_mode(tmp_path, media):
-    row = {"id": "m", "modality": "mixed", "text": "t", "video": media["video"]}
+def test_mixed_row_without_track_gets_its_video_track_extracted_once(tmp_path, media):
+    rows = [{"id": f"m{i}", "modality": "mixed", "text": "t", "video": media["video"]} for i in range(2)]
+    (tmp_path / "in").mkdir()
+    inp = write_jsonl(tmp_path / "in" / "in.jsonl", rows)
+    out = tmp_path / "out" / "train.jsonl"
+    res = convert_unified_to_msswift(inp, out)
+    assert res["rows"] == 2
+    got = read_jsonl(out)
+    track = got[0]["audios"][0]
+    assert got[1]["audios"] == [track] and got[0]["videos"] == [media["video"]]
+    assert Path(track).parent == tmp_path / "out" / "train.media"  # beside the output, never the input
+    info = probe(track)
+    assert info.sample_rate == 16000 and info.channels == 1 and abs(info.duration - 0.3) < 0.05
+    assert "<video><audio>" in got[0]["messages"][0]["content"]
+    folder = tmp_path / "out" / "train.media"
+    assert res["audio_tracks"] == f"extracted the audio track of 2 mixed row(s) into {folder} (1 decoded, 1 reused)"
+    assert validate_msswift(out, check_media=True).ok
+    mtime = os.stat(track).st_mtime_ns
+    again = convert_unified_to_msswift(inp, out)  # a rerun reuses the file
+    assert "(0 decoded, 2 reused)" in again["audio_tracks"] and os.stat(track).st_mtime_ns == mtime
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["in.jsonl"]
+
+
+def test_mixed_row_whose_video_has_no_audio_track_is_a_row_error(tmp_path, media):
+    row = {"id": "m", "modality": "mixed", "text": "t", "video": media["silent"]}
     inp = write_jsonl(tmp_path / "in.jsonl", [row])
-    with pytest.raises(InputError, match="in.jsonl:1: mixed row has no extracted 'audio' file; pass --audio-in-video"):
+    with pytest.raises(InputError, match=r"in\.jsonl:1: mixed row's video .*silent\.mp4 has no audio track"):
         convert_unified_to_msswift(inp, tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_silent_video_refused_under_audio_in_video(tmp_path, media):

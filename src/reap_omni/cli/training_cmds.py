@@ -19,6 +19,8 @@ def _err(msg: str) -> None:
 def _done(result: dict[str, Any], output: str, what: str) -> int:
     if result["summary"]:
         _err(result["summary"])
+    if result.get("audio_tracks"):
+        print(result["audio_tracks"])
     extra = f"; registered {result['dataset_name']!r} in {result['dataset_info']}" if "dataset_info" in result else ""
     print(f"wrote {result['rows']} {what} row(s) to {output}{extra}")
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from reap_omni.convert.audio_track import AudioTrackExtractor
 from reap_omni.convert.msswift import UnifiedReader, write_rows
 from reap_omni.convert.qa import QAKeys, iter_qa_samples
 from reap_omni.convert.sample import RowProblem, Sample, UnifiedSampler, check_system_prompt, warn_stderr
@@ -131,11 +132,12 @@ def convert_unified_to_llamafactory(
     """Unified manifest -> sharegpt JSONL plus its ``dataset_info.json`` entry (beside the output by default)."""
     check_system_prompt(system_prompt)
     _check_paths(output_path, dataset_info)
-    sampler = UnifiedSampler(user_template, warn=warn_stderr, for_llamafactory=True)
+    tracks = AudioTrackExtractor(output_path)
+    sampler = UnifiedSampler(user_template, warn=warn_stderr, for_llamafactory=True, extract_audio=tracks)
     errors = RowErrors(skip_invalid)
     fmt = _Formatter(system_prompt)
     rows = UnifiedReader(input_path, sampler, errors).write(output_path, fmt)
-    return _finish(output_path, fmt, rows, errors, dataset_info, dataset_name)
+    return {**_finish(output_path, fmt, rows, errors, dataset_info, dataset_name), "audio_tracks": tracks.summary()}
 
 
 def convert_qa_to_llamafactory(

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from reap_omni.convert.audio_track import AudioTrackExtractor
 from reap_omni.convert.qa import QAKeys, iter_qa_samples
 from reap_omni.convert.sample import (
     RowProblem,
@@ -177,11 +178,13 @@ def convert_unified_to_msswift(
     """
     _check_task(task_type)
     check_system_prompt(system_prompt)
-    sampler = UnifiedSampler(user_template, audio_in_video=audio_in_video, warn=warn)
+    tracks = None if audio_in_video else AudioTrackExtractor(output_path)
+    sampler = UnifiedSampler(user_template, audio_in_video=audio_in_video, warn=warn, extract_audio=tracks)
     errors = RowErrors(skip_invalid)
     rows = UnifiedReader(input_path, sampler, errors).write(output_path, lambda s: swift_row(s, task_type,
                                                                                          system_prompt))
-    return {"rows": rows, "skipped": errors.count, "errors": errors.messages, "summary": errors.summary()}
+    return {"rows": rows, "skipped": errors.count, "errors": errors.messages, "summary": errors.summary(),
+            "audio_tracks": tracks.summary() if tracks is not None else None}
 
 
 def convert_qa_to_msswift(

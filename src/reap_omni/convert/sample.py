@@ -93,10 +93,13 @@ class UnifiedSampler:
     """
 
     def __init__(self, template: str | None = None, audio_in_video: bool = False,
-                 warn: Callable[[str], None] | None = None, for_llamafactory: bool = False):
+                 warn: Callable[[str], None] | None = None, for_llamafactory: bool = False,
+                 extract_audio: Callable[[str], str] | None = None):
         self.template = template
         self.audio_in_video = audio_in_video
         self.for_llamafactory = for_llamafactory
+        #: gives a mixed row without an ``audio`` file its video's track (``convert.audio_track``)
+        self.extract_audio = extract_audio
         self.fields: tuple[str, ...] = ()
         self._prompts: dict[tuple[Any, ...], str] = {}
         self.needs_raw = False
@@ -125,6 +128,8 @@ class UnifiedSampler:
         if m == "mixed":
             if self.audio_in_video and not self.for_llamafactory:
                 return [], [rec.video], []
+            if not rec.audio and self.extract_audio is not None:
+                return [], [rec.video], [self.extract_audio(rec.video)]
             if not rec.audio:
                 hint = ("LLaMA-Factory needs the extracted track listed in 'audios'" if self.for_llamafactory
                         else "pass --audio-in-video (SWIFT USE_AUDIO_IN_VIDEO=1) or extract the track")
