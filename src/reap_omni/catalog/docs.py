@@ -223,7 +223,7 @@ def _readme_notes(zh: bool) -> list[str]:
             "- **Hub parquet**：只读取所需的 parquet 行组（mteb/* 仓库在行内嵌入视频和音频字节，版本已固定）。",
             "- **zip 范围读取**：通过 HTTP Range 只取 zip 中央目录和需要的成员（lmms-eval/lmms-lab、VoxCeleb2）。",
             "- **tar 流式读取**：只下载 tar 的前缀，够用即停（VoxPopuli、AISHELL-1、LongVideoBench、OpenSLR、CVDF）。",
-            "- **YouTube**：可选依赖 `pip install 'reap-omni[youtube]'`，默认不启用，"
+            "- **YouTube**：可选依赖 `pip install -e '.[youtube]'`，默认不启用，"
             "加 `--opt-in` 开启（第三方镜像同理）。",
             "- **用户提供本地副本**：LRS2、LRS3、How2、HowTo100M 等无法公开下载的数据集，用 "
             "`--local-path /目录` 指向本地副本；AudioSet 在 Hub 上没有视频，"
@@ -238,7 +238,7 @@ def _readme_notes(zh: bool) -> list[str]:
         "(lmms-eval/lmms-lab, VoxCeleb2).",
         "- **tar stream**: only a prefix of the tar is downloaded, stopping once enough rows are found (VoxPopuli, "
         "AISHELL-1, LongVideoBench, OpenSLR, CVDF).",
-        "- **YouTube**: optional extra `pip install 'reap-omni[youtube]'`, off by default; `--opt-in` enables it (and "
+        "- **YouTube**: optional extra `pip install -e '.[youtube]'`, off by default; `--opt-in` enables it (and "
         "third-party mirrors with licence caveats).",
         "- **user-supplied local copy**: LRS2, LRS3, How2, HowTo100M and other corpora without a public download "
         "are read from your copy: `--local-path /dir`. AudioSet has no video on the "

@@ -152,7 +152,7 @@ AUDIOSET = DatasetSpec(
             },
             opt_in=True,
             verified=False,
-            note="Needs pip install 'reap-omni[youtube]' and --opt-in; 5-10% of ids are dead. CSV URLs are "
+            note="Needs pip install -e '.[youtube]' and --opt-in; 5-10% of ids are dead. CSV URLs are "
             "unverified: set url and options.label_names_url if they moved.",
         ),
         local(
@@ -254,11 +254,11 @@ HOWTO100M = DatasetSpec(
     homepage="https://www.di.ens.fr/willow/research/howto100m/",
     gated=True,
     access="Download HowTo100M.zip metadata (caption.json, HowTo100M_v1.csv) from the project page; then either "
-    "fetch clips from YouTube (pip install 'reap-omni[youtube]', --opt-in, "
+    "fetch clips from YouTube (pip install -e '.[youtube]', --opt-in, "
     "--source-option howto100m:0:metadata=<caption.json>) "
     "or pass local videos with --local-path DIR (the authors' mirror needs a password form).",
     access_zh="从项目主页下载 HowTo100M.zip 元数据（caption.json、HowTo100M_v1.csv）；然后通过 YouTube 获取片段"
-    "（pip install 'reap-omni[youtube]'，--opt-in，--source-option howto100m:0:metadata=<caption.json>），"
+    "（pip install -e '.[youtube]'，--opt-in，--source-option howto100m:0:metadata=<caption.json>），"
     "或用 --local-path 指向本地视频（作者镜像需填写密码申请表）。",
     languages=("en",),
     sources=(

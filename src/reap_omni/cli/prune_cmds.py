@@ -44,8 +44,10 @@ def run_prune_cmd(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as exc:
+        from reap_omni.install_hint import install_command
+
         raise ReapOmniError(
-            f"pruning needs the [prune] extra ({exc.name} is missing): pip install 'reap-omni[prune]'"
+            f"pruning needs the [prune] extra ({exc.name} is missing): {install_command('prune')}"
         ) from None
     from reap_omni.prune.inputs import InputOptions
     from reap_omni.prune.pipeline import PruneOptions, run_prune

@@ -25,7 +25,6 @@ from reap_omni.sources.base import Candidate, MediaBlob, Provenance, SourceUnava
 from reap_omni.sources.local_corpora import caption_window
 
 DEFAULT_URL_TEMPLATE = "https://www.youtube.com/watch?v={id}"
-INSTALL_HINT = "pip install 'reap-omni[youtube]'"
 #: default single-file formats: merging separate audio/video streams would need ffmpeg
 DEFAULT_FORMAT = "best[height<=480][ext=mp4]/best[height<=480]/best[ext=mp4]/best"
 #: the first N attempts all failing means YouTube (or the URL base) is unreachable, not a few dead ids
@@ -42,7 +41,10 @@ def require_yt_dlp():
     try:
         import yt_dlp  # noqa: PLC0415 - optional extra
     except ImportError:
-        raise SourceUnavailable(f"YouTube sources need yt-dlp: {INSTALL_HINT}", reason="missing_extra") from None
+        from reap_omni.install_hint import install_command
+
+        raise SourceUnavailable(f"YouTube sources need yt-dlp: {install_command('youtube')}",
+                                reason="missing_extra") from None
     return yt_dlp
 
 
