@@ -23,7 +23,7 @@ from reap_omni.sources.archive_safety import UnsafeArchive, check_member_name, m
 from reap_omni.sources.base import SourceUnavailable
 
 LOCAL_HEADER = 30
-IN_CHUNK = 4 << 20  # compressed bytes per read (one Range request per chunk on a remote zip)
+IN_CHUNK = 8 << 20  # compressed bytes per read (one Range request per chunk on a remote zip)
 OUT_CHUNK = 8 << 20  # most bytes one decompressor call may produce
 _METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
             zipfile.ZIP_LZMA: "lzma"}
