@@ -181,3 +181,14 @@ def test_check_coherent_reports_bad_entries():
     assert "gated without access text (en and zh)" in problems
     assert "source #0 unverified without a note" in problems
     assert "source #0 hf_parquet without repo" in problems
+
+
+def test_a_gated_dataset_is_never_shown_as_open():
+    for spec in ALL:
+        kind = availability(spec)
+        if spec.gated:
+            assert kind != "open", spec.name
+        if kind == "gated+mirror":  # the fallback really is a default automatic source without access
+            assert any(not s.gated and not s.opt_in and s.kind != "local" for s in spec.sources), spec.name
+    assert availability(get_dataset("gigaspeech")) == "gated+mirror"
+    assert availability(get_dataset("longvideobench")) == "gated"

@@ -25,6 +25,7 @@ STRATUM_TITLES = {
 AVAILABILITY = {
     "open": ("open", "公开"),
     "gated": ("account/terms", "需账号/同意条款"),
+    "gated+mirror": ("account/terms, or an open mirror", "需账号/同意条款，或用免登录镜像"),
     "opt_in": ("opt-in (YouTube)", "可选（YouTube）"),
     "local": ("your local copy", "需自备本地副本"),
 }
@@ -228,7 +229,9 @@ def _readme_notes(zh: bool) -> list[str]:
             "- **用户提供本地副本**：LRS2、LRS3、How2、HowTo100M 等无法公开下载的数据集，用 "
             "`--local-path /目录` 指向本地副本；AudioSet 在 Hub 上没有视频，"
             "S3 可改用 `valor32k` 或 `vggsound`。",
-            "- 需授权的数据集（GigaSpeech、WenetSpeech、LongVideoBench 等）需先在数据集页面同意条款并设置 `HF_TOKEN`。",
+            "- 需授权的数据集（标为“需账号/同意条款”，如 LongVideoBench、Common Voice）需先在数据集页面同意条款并设置 "
+            "`HF_TOKEN`（或相应的密钥）。GigaSpeech、WenetSpeech 等官方仓库同样需授权，"
+            "但默认来源中另有免登录的第三方镜像：没有令牌时会自动改用镜像，并在 `stats.json` 中记录实际使用的来源。",
         ]
     return [
         "Notes:",
@@ -243,8 +246,10 @@ def _readme_notes(zh: bool) -> list[str]:
         "- **user-supplied local copy**: LRS2, LRS3, How2, HowTo100M and other corpora without a public download "
         "are read from your copy: `--local-path /dir`. AudioSet has no video on the "
         "Hub; for S3 use `valor32k` or `vggsound` instead.",
-        "- Gated datasets (GigaSpeech, WenetSpeech, LongVideoBench, ...) need the conditions accepted on the "
-        "dataset page and `HF_TOKEN` set.",
+        "- Gated datasets (marked account/terms: LongVideoBench, Common Voice, ...) need the conditions accepted on "
+        "the dataset page and `HF_TOKEN` (or the named key) set. GigaSpeech, WenetSpeech and others are gated too, "
+        "but their default sources include an open third-party mirror: without a token the build falls back to "
+        "it, and `stats.json` records the source actually used.",
     ]
 
 

@@ -115,14 +115,17 @@ _AUTOMATIC = {"hf_parquet", "hf_tar", "http_tar", "zip_range", "hf_files", "mdc"
 def availability(spec: DatasetSpec) -> str:
     """How a user gets rows without extra effort.
 
-    ``open`` a default source needs no account; ``gated`` every default automatic source needs access;
-    ``opt_in`` only an opt-in route (YouTube, mirror with licence risk) downloads; ``local`` only a
-    user-supplied copy works.
+    ``open`` the dataset and its first automatic source need no account; ``gated+mirror`` the dataset is
+    gated (account/terms) but a third-party mirror among the default sources downloads without a token;
+    ``gated`` every default automatic source needs access; ``opt_in`` only an opt-in route (YouTube,
+    mirror with licence risk) downloads; ``local`` only a user-supplied copy works.
     """
-    default = [s for s in spec.sources if not s.opt_in]
-    if any(s.kind in _AUTOMATIC and not s.gated for s in default):
+    auto = [s for s in spec.sources if not s.opt_in and s.kind in _AUTOMATIC]
+    if auto and not spec.gated and not auto[0].gated:
         return "open"
-    if any(s.kind in _AUTOMATIC for s in default):
+    if any(not s.gated for s in auto):
+        return "gated+mirror"
+    if auto:
         return "gated"
     if any(s.kind != "local" for s in spec.sources):
         return "opt_in"

@@ -66,7 +66,8 @@ def print_list(specs: Sequence[DatasetSpec], as_json_output: bool = False, out: 
         for r in members:
             out.write("  " + "  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5] + "\n")
     out.write(f"{len(flat)} datasets (* = quickstart mix; availability: open, gated = account/terms, "
-              "opt_in = YouTube or risky mirror, local = your copy). Details: DATASETS_CATALOG.md or --json.\n")
+              "gated+mirror = account/terms or an open mirror, opt_in = YouTube or risky mirror, local = your copy). "
+              "Details: DATASETS_CATALOG.md or --json.\n")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
