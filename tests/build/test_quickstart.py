@@ -1,3 +1,4 @@
+import json
 import os
 
 from reap_omni.cli import run
@@ -15,6 +16,14 @@ def test_quickstart_demo_runs_offline_and_prints_the_next_command(tmp_path, caps
     printed = capsys.readouterr().out
     assert "python reap_expert_pruning.py --model-path" in printed
     assert f"--audio-data {out / 'calibration' / 'audio.jsonl'}" in printed and "--calibration-samples 6" in printed
+    # the demo's records say they are a demo, and its lock is refused at once by --from-lock
+    stats = json.loads((out / "calibration" / "stats.json").read_text())
+    lock = json.loads((out / "calibration" / "manifest.lock.json").read_text())
+    assert stats["demo"] is True and lock["demo"] is True and "not the real Hub's" in lock["note"]
+    assert run(["download", "--from-lock", str(out / "calibration" / "manifest.lock.json"), "-o",
+                str(tmp_path / "again")]) == 2  # fmt: skip
+    assert "comes from `quickstart --demo`" in capsys.readouterr().err
+    assert not (tmp_path / "again").exists()  # refused before anything was fetched or written
 
 
 def test_quickstart_gives_a_failed_datasets_share_to_its_stratum_peers(tmp_path, monkeypatch, capsys):

@@ -46,6 +46,7 @@ class BuildOptions:
     overwrite: bool = False
     quiet: bool = False
     wait_lock: bool = False  # another run holds the output folder: wait for it instead of refusing
+    demo: bool = False  # quickstart --demo: synthetic repos on a loopback Hub; stats and lock say so
     token: str | None = field(default=None, repr=False)  # never printed nor written to the lock
     local_path: Path | None = None
     opt_in: bool = False  # also try sources the catalog keeps opt-in (YouTube, mirrors with licence risk)
@@ -95,6 +96,8 @@ class BuildOptions:
         keep = ("seed", "min_duration", "max_duration", "language", "spread", "oversample")
         out = {k: getattr(self, k) for k in keep}
         out["media"] = asdict(self.media)
+        if self.demo:
+            out["demo"] = True
         return out
 
 

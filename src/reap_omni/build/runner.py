@@ -147,7 +147,7 @@ class BuildRunner:
         self.err = err or sys.stderr
         self.licence_of = licence_of
         self.selection = selection  # --from-lock: dataset -> source id -> the exact units and keys to fetch
-        self.stats = BuildStats(options=options.to_lock_dict())
+        self.stats = BuildStats(options=options.to_lock_dict(), demo=options.demo)
         self._licences: dict[str, str] = {}
         self._bar_lock = threading.Lock()
         self._bars = 0
@@ -481,7 +481,8 @@ class BuildRunner:
         for d in self.stats.datasets.values():
             datasets.setdefault(d.name, {"modality": d.stratum, "licence": self._licence(d.name)})
             datasets[d.name]["requested"] = d.requested
-        return build_lock(rows, options=self.options.to_lock_dict(), datasets=datasets, licence_of=self._licence)
+        return build_lock(rows, options=self.options.to_lock_dict(), datasets=datasets, licence_of=self._licence,
+                          demo=self.options.demo)  # fmt: skip
 
     def _licence(self, name: str) -> str | None:
         if name in self._licences:
@@ -576,7 +577,7 @@ def _merge_stats(path, current: BuildStats) -> BuildStats:
     """This run's stats plus earlier runs' entries for datasets it did not touch (stats.json covers the folder)."""
     import msgspec
 
-    merged = BuildStats(options=current.options)
+    merged = BuildStats(options=current.options, demo=current.demo)
     with contextlib.suppress(OSError, msgspec.DecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
         old = msgspec.json.decode(Path(path).read_bytes())
         for name, d in (old.get("datasets") or {}).items():

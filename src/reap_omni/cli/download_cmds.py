@@ -9,6 +9,7 @@ loopback Hub.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import sys
@@ -157,6 +158,9 @@ def _download_from_lock(args: argparse.Namespace) -> int:
     from reap_omni.manifest.lock import read_lock
 
     lock = read_lock(args.from_lock)
+    if lock.demo:
+        raise ReapOmniError(f"{args.from_lock} comes from `quickstart --demo`: its repos and revisions exist only on "
+                            "the demo's local server. Rerun `reap-omni quickstart --demo` instead")  # fmt: skip
     plan, selection, errors = selection_from_lock(lock, get_dataset, source_id)
     for name, message in errors.items():
         print(f"reap-omni: {name}: cannot rebuild from the lock: {message}", file=sys.stderr)
@@ -217,6 +221,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         raise ReapOmniError("the catalog has no recommended datasets")
     options = options_from_args(args, samples)
     if args.demo:
+        options = dataclasses.replace(options, demo=True)
         from reap_omni.build.demo import demo_hub
 
         with demo_hub(datasets, samples) as demo_datasets:

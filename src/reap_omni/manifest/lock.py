@@ -23,6 +23,9 @@ from reap_omni.manifest.jsonl import JSON_ERRORS, json_error_message
 
 LOCK_NAME = "manifest.lock.json"
 LOCK_VERSION = 1
+#: What a demo's stats and lock say about themselves: their repos and revisions exist only on the demo server.
+DEMO_NOTE = ("quickstart --demo: synthetic media from fixture repos served on 127.0.0.1; the repos and "
+             "revisions named here are not the real Hub's")
 #: Keys of a row's ``source`` dict that describe where its bytes came from (see ``Provenance``).
 PROVENANCE_KEYS = ("kind", "repo", "revision", "file", "row", "member", "url", "config", "split")
 
@@ -49,6 +52,8 @@ class LockRow(msgspec.Struct, kw_only=True, omit_defaults=True):
 class LockFile(msgspec.Struct, kw_only=True, omit_defaults=True):
     version: int = LOCK_VERSION
     tool: str = ""
+    demo: bool = False  # from quickstart --demo: nothing in it can be fetched from the real Hub
+    note: str | None = None
     options: dict[str, Any] = msgspec.field(default_factory=dict)
     datasets: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     rows: list[LockRow] = msgspec.field(default_factory=list)
@@ -101,6 +106,7 @@ def build_lock(
     options: dict[str, Any],
     datasets: dict[str, dict[str, Any]],
     licence_of: Callable[[str], str | None] = lambda _name: None,
+    demo: bool = False,
 ) -> LockFile:
     """A lock over ``rows`` (all manifest rows, any order); rows are sorted by id for stable diffs.
 
@@ -115,7 +121,8 @@ def build_lock(
         seen.update((e.id, (e.dataset, e.key)))
         entries.append(e)
     entries.sort(key=lambda e: (e.dataset, e.id))
-    return LockFile(tool=f"reap-omni {__version__}", options=options, datasets=datasets, rows=entries)
+    return LockFile(tool=f"reap-omni {__version__}", demo=demo, note=DEMO_NOTE if demo else None, options=options,
+                    datasets=datasets, rows=entries)  # fmt: skip
 
 
 def _dataset(row: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from reap_omni.fileio import atomic_write_bytes
 from reap_omni.manifest.jsonl import encode_json
+from reap_omni.manifest.lock import DEMO_NOTE
 
 STATS_NAME = "stats.json"
 
@@ -62,6 +63,7 @@ class DatasetStats:
 class BuildStats:
     datasets: dict[str, DatasetStats] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    demo: bool = False  # built by quickstart --demo from synthetic fixture repos
 
     def add(self, ds: DatasetStats) -> DatasetStats:
         self.datasets[ds.name] = ds
@@ -74,7 +76,9 @@ class BuildStats:
 
     def to_dict(self) -> dict[str, Any]:
         ds = self.datasets.values()
+        demo = {"demo": True, "note": DEMO_NOTE} if self.demo else {}
         return {
+            **demo,
             "options": self.options,
             "datasets": {d.name: d.to_dict() for d in ds},
             "totals": {
