@@ -22,7 +22,8 @@ def affinity_heatmap_png(affinity, kept, title: str = "REAP-OMNI audio affinity"
 
     a = np.asarray(affinity, dtype=np.float64)
     n_layers, n_exp = a.shape
-    fig, ax = plt.subplots(figsize=(min(24, 2 + 0.12 * n_exp), min(18, 1.5 + 0.25 * n_layers)), dpi=100)
+    fig, ax = plt.subplots(figsize=(min(24, max(5.5, 2 + 0.12 * n_exp)), min(18, 1.8 + 0.25 * n_layers)), dpi=100,
+                           layout="constrained")
     im = ax.imshow(a, aspect="auto", cmap="viridis", interpolation="nearest")
     rows, cols = [], []
     for layer, ids in enumerate(np.asarray(kept)):
@@ -33,10 +34,11 @@ def affinity_heatmap_png(affinity, kept, title: str = "REAP-OMNI audio affinity"
     ax.set_xlabel("expert")
     ax.set_ylabel("MoE layer")
     ax.set_title(f"{title} (kept {len(cols) // max(n_layers, 1)}/{n_exp} per layer)")
-    ax.legend(loc="upper right", fontsize="small")
+    # outside the axes: inside, the legend box hides the kept markers of the top layers
+    fig.legend(loc="outside lower center", fontsize="small", frameon=False)
     fig.colorbar(im, ax=ax, label="A = S1 + λ·ReLU(S3 − β·S2)")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
 
