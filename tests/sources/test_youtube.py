@@ -53,7 +53,7 @@ def test_missing_extra_is_reported(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_yt_dlp)
     source = YouTubeSource(SourceSpec(kind="youtube"), rows=parse_annotations(KINETICS))
-    with pytest.raises(SourceUnavailable, match=r"pip install 'reap-omni\[youtube\]'") as err:
+    with pytest.raises(SourceUnavailable, match=r"yt-dlp: pip install (-e )?\S*\[youtube\]") as err:
         source.units()
     assert err.value.reason == "missing_extra"
 
