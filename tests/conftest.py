@@ -79,3 +79,14 @@ def no_network_guard_bypass():
     """Marker fixture documenting that a test relies on the loopback-only guard."""
     return _is_loopback
 pytest_plugins = ["reap_omni.fixtures.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_host_health():
+    """Each test starts with no host marked unreachable: the breaker is per process, and a later fixture
+    server may get the port of a host an earlier test found closed."""
+    from reap_omni.sources.hosts import forget_unreachable_hosts
+
+    forget_unreachable_hosts()
+    yield
+    forget_unreachable_hosts()
