@@ -211,7 +211,7 @@ def measure(name: str, inp: str, out: str) -> dict:
     elif name == "stdlib-msswift":
         rows = stdlib_convert(inp, out)
     elif name == "validate-msswift":
-        from reap_omni.convert.training_validate import validate_msswift
+        from reap_omni.convert.validate_msswift import validate_msswift
 
         report = validate_msswift(inp, task="sft")
         if not report.ok:

@@ -7,11 +7,9 @@ import json
 import pytest
 
 from reap_omni.cli import run
-from reap_omni.convert.llamafactory import (
-    convert_unified_to_llamafactory,
-    register_dataset,
-)
-from reap_omni.convert.training_validate import validate_llamafactory
+from reap_omni.convert.llamafactory import convert_unified_to_llamafactory
+from reap_omni.convert.llamafactory_info import register_dataset
+from reap_omni.convert.validate_llamafactory import validate_llamafactory
 from reap_omni.errors import InputError
 from reap_omni.fixtures.media import make_audio, make_video
 

@@ -14,7 +14,7 @@ from reap_omni.convert.msswift import (
     convert_unified_to_msswift,
     create_msswift_sample,
 )
-from reap_omni.convert.training_validate import validate_msswift
+from reap_omni.convert.validate_msswift import validate_msswift
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.fixtures.media import make_audio, make_image, make_video
 from reap_omni.media.probe import probe

@@ -21,7 +21,7 @@ from reap_omni.errors import ReapOmniError
 from reap_omni.manifest.lock import file_sha256
 from reap_omni.manifest.record import Record
 from reap_omni.media.audio import normalize_audio
-from reap_omni.media.probe import MediaRejected
+from reap_omni.media.probe import DEFAULT_MAX_DURATION, MediaRejected
 from reap_omni.media.video import normalize_video
 from reap_omni.sources.base import Candidate, MediaBlob
 
@@ -77,7 +77,7 @@ def normalize_candidate(
     """
     folder = options.media_dir(dataset.name)
     base = folder / origin.row_id
-    written: list[Path] = []
+    written: list[Path] = []  # files this call creates, removed again if the row fails
     try:
         rec = _write(cand, text, dataset, origin, options, base, written)
         # video rows are clipped to --max-video-seconds, so the filters look at the source's length
@@ -109,9 +109,11 @@ def _write(
             fmt = "wav"  # a clip window needs re-encoding; the original bytes would hold the whole recording
         ext = _ext(blob, "bin") if fmt == "original" else fmt
         dst = base.with_suffix(f".{ext}")
-        written.append(dst)
-        res = normalize_audio(
-            blob.read(), dst, name=blob.name, sample_rate=m.sample_rate, fmt=fmt, start=start, end=end
+        _created(written, dst)
+        limit = options.max_duration if options.max_duration is not None else DEFAULT_MAX_DURATION
+        res = normalize_audio(  # the limit is enforced while decoding: a 6-hour file costs no more than 10 min
+            blob.read(), dst, name=blob.name, sample_rate=m.sample_rate, fmt=fmt, start=start, end=end,
+            max_duration=limit,
         )
         rec.audio = os.fspath(dst)
         rec.duration = round(res.duration, 6)
@@ -124,13 +126,13 @@ def _write(
     dst = base.with_suffix(".mp4")
     mixed = dataset.modality == "mixed"
     audio_dst = base.with_suffix(".wav") if mixed else None
-    written.append(dst)
+    _created(written, dst)
     if audio_dst is not None:
-        written.append(audio_dst)
+        _created(written, audio_dst)
     res = normalize_video(
         blob.read(), dst, name=blob.name, max_seconds=m.max_video_seconds, segment=segment, max_side=m.max_side,
         fps=m.fps, keep_audio=mixed or not m.strip_audio, require_audio=mixed, audio_out=audio_dst,
-        audio_rate=m.sample_rate,
+        audio_rate=m.sample_rate, max_duration=options.max_duration,  # None: long videos are windowed, not refused
     )  # fmt: skip
     if mixed and not res.has_audio:
         raise Rejected(f"{blob.name}: the written video has no audio track", "no_audio")
@@ -153,6 +155,13 @@ def _check_duration(duration: float | None, options: BuildOptions) -> None:
         raise Rejected(f"duration {duration:.2f}s is below --min-duration {options.min_duration}", "too_short")
     if options.max_duration is not None and duration > options.max_duration:
         raise Rejected(f"duration {duration:.2f}s is above --max-duration {options.max_duration}", "too_long")
+
+
+def _created(written: list[Path], dst: Path) -> None:
+    """Note ``dst`` for clean-up on failure, unless it was there before: a file this row did not create (a
+    finished row's) is never deleted by this row's failure."""
+    if not dst.exists():
+        written.append(dst)
 
 
 def _remove(paths: list[Path]) -> None:

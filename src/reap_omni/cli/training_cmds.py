@@ -8,7 +8,8 @@ from typing import Any
 
 from reap_omni.convert.llamafactory import convert_qa_to_llamafactory, convert_unified_to_llamafactory
 from reap_omni.convert.msswift import TASKS, convert_qa_to_msswift, convert_unified_to_msswift
-from reap_omni.convert.training_validate import validate_llamafactory, validate_msswift
+from reap_omni.convert.validate_llamafactory import validate_llamafactory
+from reap_omni.convert.validate_msswift import validate_msswift
 from reap_omni.errors import ValidationFailed
 
 

@@ -8,8 +8,6 @@ tag counts, because SWIFT silently prepends missing tags or leaves surplus ones 
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,7 +28,14 @@ from reap_omni.convert.sample import (
 )
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.fileio import check_not_input
-from reap_omni.manifest.jsonl import JSON_ERRORS, JsonlWriter, decode_json_line, read_jsonl_blocks, split_block
+from reap_omni.manifest.jsonl import (
+    JSON_ERRORS,
+    JsonlWriter,
+    decode_json_line,
+    gc_paused,
+    read_jsonl_blocks,
+    split_block,
+)
 from reap_omni.manifest.record import Record, RowErrors, decode_record, record_problems
 
 TASKS = ("sft", "grpo")
@@ -71,21 +76,6 @@ def swift_row(sample: Sample, task: str, system: str | None = None) -> SwiftRow:
     if system:
         messages.insert(0, Message("system", system))
     return SwiftRow(messages, sample.images, sample.videos, sample.audios, solution)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a streaming loop.
-
-    The loop makes millions of short-lived, acyclic objects that reference counting frees at once; the
-    collector would only re-scan them (about 30% of the run time). The previous state is restored."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class UnifiedReader:
@@ -246,6 +236,6 @@ def create_msswift_sample(
 def validate_msswift_format(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
     """Seed API: validate a SWIFT file; returns counts (``total``, ``valid``, ``invalid``, ``sft_samples``,
     ``grpo_samples``), ``errors`` (the first ones, ``file:line: message``), ``warnings`` and ``ok``."""
-    from reap_omni.convert.training_validate import validate_msswift
+    from reap_omni.convert.validate_msswift import validate_msswift
 
     return validate_msswift(path, **options).as_dict()

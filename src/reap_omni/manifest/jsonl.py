@@ -7,6 +7,8 @@ are accepted. Writing goes through ``atomic_output``: the file appears complete 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +24,21 @@ BOM = b"\xef\xbb\xbf"
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 
 _decoder = msgspec.json.Decoder()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a streaming loop.
+
+    The loop makes millions of short-lived, acyclic objects that reference counting frees at once; the
+    collector would only re-scan them (about 30% of the run time). The previous state is restored."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def max_line_bytes() -> int:

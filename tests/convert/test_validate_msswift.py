@@ -8,7 +8,7 @@ import pytest
 
 from reap_omni.cli import run
 from reap_omni.convert.msswift import validate_msswift_format
-from reap_omni.convert.training_validate import validate_msswift
+from reap_omni.convert.validate_msswift import validate_msswift
 from reap_omni.errors import InputError
 from reap_omni.fixtures.media import make_audio, make_video
 
