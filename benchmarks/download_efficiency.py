@@ -39,9 +39,9 @@ import msgspec
 import pyarrow.parquet as pq
 import requests
 
-from reap_omni.build.options import BuildOptions
-from reap_omni.build.plan import per_dataset_plan
-from reap_omni.build.runner import BuildRunner
+from reap_omni.calibration_set.options import BuildOptions
+from reap_omni.calibration_set.plan import per_dataset_plan
+from reap_omni.calibration_set.runner import BuildRunner
 from reap_omni.catalog.registry import get_dataset
 from reap_omni.catalog.spec import SourceSpec
 from reap_omni.fixtures.hub_server import HubServer

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from reap_omni.build.demo import serve_fixtures
-from reap_omni.build.plan import balanced_plan
+from reap_omni.calibration_set.demo import serve_fixtures
+from reap_omni.calibration_set.plan import balanced_plan
 from reap_omni.catalog.registry import get_dataset, select
 from reap_omni.fixtures.hub_server import HubServer
 from reap_omni.manifest.record import iter_records

@@ -1,4 +1,4 @@
-"""``download`` and ``quickstart``: build calibration sets (thin commands over ``reap_omni.build``).
+"""``download`` and ``quickstart``: build calibration sets (thin commands over ``reap_omni.calibration_set``).
 
 ``download`` takes named datasets (or a modality) and ``--samples`` rows from each; ``quickstart`` takes the
 catalog's recommended mix, ``--samples`` rows per stratum balanced over its datasets, and ends with the
@@ -16,8 +16,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from reap_omni.build.options import AUDIO_FORMATS, BuildOptions, MediaOptions, absolute_output, media_options_from_lock
-from reap_omni.build.plan import PlanItem, balanced_plan, per_dataset_plan, rebalance
+from reap_omni.calibration_set.options import (
+    AUDIO_FORMATS,
+    BuildOptions,
+    MediaOptions,
+    absolute_output,
+    media_options_from_lock,
+)
+from reap_omni.calibration_set.plan import PlanItem, balanced_plan, per_dataset_plan, rebalance
 from reap_omni.catalog.spec import DatasetSpec
 from reap_omni.errors import ReapOmniError
 from reap_omni.manifest.stats import BuildStats
@@ -151,8 +157,8 @@ def _with_source_options(datasets: list[DatasetSpec], overrides: Sequence[str]) 
 
 
 def _download_from_lock(args: argparse.Namespace) -> int:
-    from reap_omni.build.locked import media_differences, selection_from_lock
-    from reap_omni.build.runner import BuildRunner, source_id
+    from reap_omni.calibration_set.locked import media_differences, selection_from_lock
+    from reap_omni.calibration_set.runner import BuildRunner, source_id
     from reap_omni.catalog.registry import get_dataset
     from reap_omni.manifest.jsonl import iter_json_objects
     from reap_omni.manifest.lock import read_lock
@@ -190,7 +196,7 @@ def _download_from_lock(args: argparse.Namespace) -> int:
 
 
 def _run(options: BuildOptions, plan: list[PlanItem]) -> int:
-    from reap_omni.build.runner import BuildRunner
+    from reap_omni.calibration_set.runner import BuildRunner
 
     with BuildRunner(options) as runner:
         stats = runner.run(plan)
@@ -222,7 +228,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     options = options_from_args(args, samples)
     if args.demo:
         options = dataclasses.replace(options, demo=True)
-        from reap_omni.build.demo import demo_hub
+        from reap_omni.calibration_set.demo import demo_hub
 
         with demo_hub(datasets, samples) as demo_datasets:
             if not options.quiet:
@@ -233,7 +239,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def _quickstart(options: BuildOptions, datasets: list[DatasetSpec], samples: int) -> int:
-    from reap_omni.build.runner import BuildRunner
+    from reap_omni.calibration_set.runner import BuildRunner
 
     plan = balanced_plan(datasets, samples)
     with BuildRunner(options) as runner:

@@ -2,7 +2,7 @@ from collections import Counter
 
 from build_helpers import MemorySource
 
-from reap_omni.build.sampler import (
+from reap_omni.calibration_set.sampler import (
     FULL,
     OK,
     CandidateFilter,

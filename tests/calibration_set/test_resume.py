@@ -1,7 +1,7 @@
 import json
 import os
 
-from reap_omni.build.resume import prepare_output, row_id
+from reap_omni.calibration_set.resume import prepare_output, row_id
 
 
 def write_rows(path, rows, tail=b""):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reap_omni.build.options import BuildOptions
+from reap_omni.calibration_set.options import BuildOptions
 from reap_omni.catalog.spec import DatasetSpec
 from reap_omni.errors import ReapOmniError
 from reap_omni.manifest.lock import file_sha256

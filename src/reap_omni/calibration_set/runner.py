@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from reap_omni.build.locked import LockedSource
-from reap_omni.build.normalize import Rejected, RowOrigin, normalize_candidate
-from reap_omni.build.options import STRATA, BuildOptions
-from reap_omni.build.output_lock import OutputLock
-from reap_omni.build.plan import PlanItem
-from reap_omni.build.resume import DatasetProgress, ResumeReport, prepare_output, row_id
-from reap_omni.build.sampler import (
+from reap_omni.calibration_set.locked import LockedSource
+from reap_omni.calibration_set.normalize import Rejected, RowOrigin, normalize_candidate
+from reap_omni.calibration_set.options import STRATA, BuildOptions
+from reap_omni.calibration_set.output_lock import OutputLock
+from reap_omni.calibration_set.plan import PlanItem
+from reap_omni.calibration_set.resume import DatasetProgress, ResumeReport, prepare_output, row_id
+from reap_omni.calibration_set.sampler import (
     FULL,
     OK,
     CandidateFilter,
@@ -38,7 +38,7 @@ from reap_omni.build.sampler import (
     order_units,
     read_unit,
 )
-from reap_omni.build.writer import ManifestSet
+from reap_omni.calibration_set.writer import ManifestSet
 from reap_omni.catalog.spec import DatasetSpec, SourceSpec
 from reap_omni.errors import ReapOmniError
 from reap_omni.fileio import WriteFailed, ensure_folder, storage_error, storage_errors

@@ -5,9 +5,9 @@ import os
 import pytest
 from build_helpers import MemorySource, dataset
 
-from reap_omni.build.options import BuildOptions, MediaOptions
-from reap_omni.build.plan import per_dataset_plan
-from reap_omni.build.runner import BuildRunner
+from reap_omni.calibration_set.options import BuildOptions, MediaOptions
+from reap_omni.calibration_set.plan import per_dataset_plan
+from reap_omni.calibration_set.runner import BuildRunner
 from reap_omni.catalog.spec import SourceSpec
 from reap_omni.errors import ReapOmniError
 from reap_omni.manifest.lock import read_lock
@@ -160,8 +160,8 @@ def test_audio_formats(tmp_path, fmt, ext):
 
 
 def test_from_lock_rebuilds_the_same_rows_at_the_locked_revision(tmp_path):
-    from reap_omni.build.locked import media_differences, selection_from_lock
-    from reap_omni.build.runner import source_id
+    from reap_omni.calibration_set.locked import media_differences, selection_from_lock
+    from reap_omni.calibration_set.runner import source_id
     from reap_omni.manifest.jsonl import iter_json_objects
 
     ds = dataset()

@@ -20,7 +20,7 @@ import av
 import numpy as np
 import pytest
 
-from reap_omni.build.demo import DEMO_KINDS, serve_source
+from reap_omni.calibration_set.demo import DEMO_KINDS, serve_source
 from reap_omni.catalog.registry import get_dataset, select
 from reap_omni.cli import run
 from reap_omni.fixtures.media import make_video

@@ -14,8 +14,8 @@ from typing import Any
 
 import msgspec
 
-from reap_omni.build.plan import PlanItem
-from reap_omni.build.sampler import UnitTask
+from reap_omni.calibration_set.plan import PlanItem
+from reap_omni.calibration_set.sampler import UnitTask
 from reap_omni.catalog.spec import DatasetSpec, SourceSpec
 from reap_omni.errors import ReapOmniError
 from reap_omni.manifest.lock import LockFile, LockRow

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reap_omni.build.options import STRATA
-from reap_omni.build.writer import repair_torn_tail
+from reap_omni.calibration_set.options import STRATA
+from reap_omni.calibration_set.writer import repair_torn_tail
 from reap_omni.fileio import remove_stale_temps
 from reap_omni.manifest.jsonl import iter_json_objects, write_jsonl
 

@@ -1,7 +1,7 @@
 import json
 import threading
 
-from reap_omni.build.writer import ManifestAppender, ManifestSet, repair_torn_tail
+from reap_omni.calibration_set.writer import ManifestAppender, ManifestSet, repair_torn_tail
 
 
 def test_append_writes_full_lines_and_creates_the_file(tmp_path):

@@ -1,6 +1,6 @@
 from build_helpers import dataset
 
-from reap_omni.build.plan import balanced_plan, per_dataset_plan, rebalance, split_evenly
+from reap_omni.calibration_set.plan import balanced_plan, per_dataset_plan, rebalance, split_evenly
 
 
 def test_split_evenly_gives_the_remainder_to_the_first_parts():

@@ -29,8 +29,8 @@ def test_quickstart_demo_runs_offline_and_prints_the_next_command(tmp_path, caps
 def test_quickstart_gives_a_failed_datasets_share_to_its_stratum_peers(tmp_path, monkeypatch, capsys):
     from build_helpers import MemorySource, dataset
 
-    from reap_omni.build import runner as runner_mod
-    from reap_omni.build.options import BuildOptions
+    from reap_omni.calibration_set import runner as runner_mod
+    from reap_omni.calibration_set.options import BuildOptions
     from reap_omni.catalog.spec import SourceSpec
     from reap_omni.cli.download_cmds import _quickstart
     from reap_omni.sources.base import SourceUnavailable
@@ -54,8 +54,8 @@ def test_quickstart_gives_a_failed_datasets_share_to_its_stratum_peers(tmp_path,
 def test_quickstart_without_every_stratum_says_what_is_missing_instead_of_next(tmp_path, monkeypatch, capsys):
     from build_helpers import MemorySource, dataset
 
-    from reap_omni.build import runner as runner_mod
-    from reap_omni.build.options import BuildOptions
+    from reap_omni.calibration_set import runner as runner_mod
+    from reap_omni.calibration_set.options import BuildOptions
     from reap_omni.catalog.spec import SourceSpec
     from reap_omni.cli.download_cmds import _quickstart
     from reap_omni.sources.base import SourceUnavailable

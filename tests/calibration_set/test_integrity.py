@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from build_helpers import MemorySource, dataset
 
-from reap_omni.build import normalize as normalize_mod
-from reap_omni.build import writer as writer_mod
-from reap_omni.build.options import BuildOptions
-from reap_omni.build.output_lock import LOCK_FILE, OutputBusy, OutputLock
-from reap_omni.build.plan import per_dataset_plan
-from reap_omni.build.resume import prepare_output
-from reap_omni.build.runner import BuildRunner
+from reap_omni.calibration_set import normalize as normalize_mod
+from reap_omni.calibration_set import writer as writer_mod
+from reap_omni.calibration_set.options import BuildOptions
+from reap_omni.calibration_set.output_lock import LOCK_FILE, OutputBusy, OutputLock
+from reap_omni.calibration_set.plan import per_dataset_plan
+from reap_omni.calibration_set.resume import prepare_output
+from reap_omni.calibration_set.runner import BuildRunner
 from reap_omni.catalog.spec import SourceSpec
 from reap_omni.cli import run as cli_run
 from reap_omni.fileio import WriteFailed
@@ -133,7 +133,7 @@ def test_lock_lists_each_row_once_whatever_the_manifest_holds():
 # -- one writer per output folder ----------------------------------------------------------------------------
 HOLDER = textwrap.dedent("""
     import sys, time
-    from reap_omni.build.output_lock import OutputLock
+    from reap_omni.calibration_set.output_lock import OutputLock
     lock = OutputLock(sys.argv[1])
     lock.acquire()
     print("held", flush=True)

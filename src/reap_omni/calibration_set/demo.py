@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from reap_omni.build.plan import balanced_plan
+from reap_omni.calibration_set.plan import balanced_plan
 from reap_omni.catalog.spec import DatasetSpec, SourceSpec
 from reap_omni.errors import ReapOmniError
 
