@@ -22,7 +22,7 @@ from typing import Any
 
 from reap_omni.catalog.spec import SourceSpec
 from reap_omni.sources.base import Candidate, MediaBlob, Provenance, SourceUnavailable, Unit
-from reap_omni.sources.local_corpora import caption_window
+from reap_omni.sources.local_corpora.howto100m import caption_window
 
 DEFAULT_URL_TEMPLATE = "https://www.youtube.com/watch?v={id}"
 #: default single-file formats: merging separate audio/video streams would need ffmpeg
