@@ -253,3 +253,26 @@ def test_large_input_error_line_exact(tmp_path, media):
     out = read_jsonl(tmp_path / "out.jsonl")
     assert [out[i]["messages"][1]["content"] for i in (7776, 7777, 7778)] == ["hello world", "hello world",
                                                                               "colours scroll"]
+
+
+@pytest.mark.parametrize("task,system", [("sft", None), ("grpo", None), ("sft", "Be brief.")])
+def test_direct_route_writes_what_the_general_route_writes(tmp_path, media, monkeypatch, task, system):
+    from reap_omni.convert import msswift
+
+    rows = unified_rows(media) + [
+        {"id": "a2", "modality": "audio", "text": "中文 转写", "audio": media["audio"], "task": "asr",
+         "meta": {"sample_rate": 16000}},
+        {"id": "a3", "modality": "audio", "text": "with meta question", "audio": media["audio"],
+         "meta": {"question": "What is said?"}},
+        {"id": "v2", "modality": "video", "text": "no task", "video": media["video"], "duration": 0.3},
+        {"id": "m2", "modality": "mixed", "text": "a tone", "video": media["video"], "audio": media["track"],
+         "task": "qa"},
+        {"id": "a4", "modality": "audio", "text": "x < y", "audio": media["audio"]},
+        {"id": "i2", "modality": "image", "text": "one picture", "image": media["image"], "task": "caption"},
+        {"id": "t2", "modality": "text", "text": "Rome", "meta": {"question": "Capital of Italy?", "k": 1}},
+    ]
+    inp = write_jsonl(tmp_path / "in.jsonl", rows)
+    convert_unified_to_msswift(inp, tmp_path / "direct.jsonl", task_type=task, system_prompt=system)
+    monkeypatch.setattr(msswift.SwiftDirect, "__call__", lambda self, rec: None)  # every row the general route
+    convert_unified_to_msswift(inp, tmp_path / "general.jsonl", task_type=task, system_prompt=system)
+    assert (tmp_path / "direct.jsonl").read_bytes() == (tmp_path / "general.jsonl").read_bytes()

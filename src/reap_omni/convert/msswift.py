@@ -78,6 +78,70 @@ def swift_row(sample: Sample, task: str, system: str | None = None) -> SwiftRow:
     return SwiftRow(messages, sample.images, sample.videos, sample.audios, solution)
 
 
+class SwiftDirect:
+    """Formats the common unified row straight into a ``SwiftRow``, without the ``Sample`` step.
+
+    It takes only rows whose output is fixed by their shape (modality, task, media count), the media paths
+    and the text: audio, video, mixed rows with their track, image rows, text rows with ``meta.question``;
+    no template, no ``<`` in the answer or question. A shape's prompt is the one ``UnifiedSampler`` builds for
+    its first row, so the output is the same byte for byte. Any other row gets ``None`` and takes the
+    general, fully checked route.
+    """
+
+    def __init__(self, sampler: UnifiedSampler, task: str, system: str | None):
+        self.sampler, self.sft, self.system = sampler, task == "sft", system
+        self.enabled = sampler.template is None
+        self.prompts: dict[tuple[Any, ...], str] = {}
+
+    def __call__(self, rec: Record) -> SwiftRow | None:
+        text, m, meta = rec.text, rec.modality, rec.meta
+        if (not self.enabled or "<" in text or not rec.id or rec.id.isspace()
+                or (rec.duration is not None and rec.duration < 0)):
+            return None
+        if self.sft and (not text or text.isspace()):
+            return None
+        question = meta.get("question") if meta else None
+        images: list[str] = []
+        videos: list[str] = []
+        audios: list[str] = []
+        if question is not None:
+            if m != "text" or type(question) is not str or "<" in question or rec.audio or rec.video or rec.image:
+                return None
+            prompt = question
+        else:
+            if m == "audio" and rec.audio and not rec.video and rec.image is None:
+                audios = [rec.audio]
+            elif (m == "video" and rec.video and not rec.audio and rec.image is None
+                  and not (self.sampler.audio_in_video and rec.has_audio is False)):
+                videos = [rec.video]
+            elif (m == "mixed" and rec.video and rec.audio and rec.image is None and rec.has_audio is not False
+                  and not self.sampler.audio_in_video):
+                videos, audios = [rec.video], [rec.audio]
+            elif m == "image" and not rec.audio and not rec.video and rec.image:
+                image = rec.image
+                images = [image] if type(image) is str else list(image)
+                if not all(type(p) is str and p for p in images):
+                    return None
+            else:
+                return None
+            key = (m, rec.task, len(images))
+            prompt = self.prompts.get(key)
+            if prompt is None:
+                try:
+                    prompt = self.prompts[key] = self.sampler.sample(rec).prompt
+                except RowProblem:
+                    return None
+        if self.sft:
+            messages = [Message("user", prompt), Message("assistant", text)]
+            solution: str | msgspec.UnsetType = msgspec.UNSET
+        else:
+            messages = [Message("user", prompt)]
+            solution = text
+        if self.system:
+            messages.insert(0, Message("system", self.system))
+        return SwiftRow(messages, images, videos, audios, solution)
+
+
 class UnifiedReader:
     """Streams samples from a unified manifest a block at a time.
 
@@ -91,16 +155,22 @@ class UnifiedReader:
         self.sampler = sampler
         self.errors = errors
 
-    def fast(self, block: bytes) -> list[Sample]:
-        """All samples of a block, or ``RowProblem``/``msgspec.DecodeError`` if any row needs a closer look."""
+    def fast(self, block: bytes, fmt: Callable[[Sample], Any],
+             direct: Callable[[Record], Any] | None = None) -> list[Any]:
+        """All formatted rows of a block, or ``RowProblem``/``msgspec.DecodeError`` if any row needs a closer
+        look. ``direct`` formats the common row straight from its record and returns ``None`` for any other,
+        which then takes the general route (schema check, ``Sample``, ``fmt``)."""
         if self.sampler.needs_raw:
             raise RowProblem("template needs raw rows")
         sample = self.sampler.sample
         out = []
         for rec in _record_decoder.decode_lines(block):
-            if record_problems(rec):
-                raise RowProblem("schema")
-            out.append(sample(rec))
+            row = direct(rec) if direct is not None else None
+            if row is None:
+                if record_problems(rec):
+                    raise RowProblem("schema")
+                row = fmt(sample(rec))
+            out.append(row)
         return out
 
     def slow(self, first_line: int, block: bytes) -> Iterator[tuple[int, Sample]]:
@@ -114,13 +184,14 @@ class UnifiedReader:
             except (InputError, RowProblem) as exc:
                 _report(exc, path, lineno, self.errors)
 
-    def write(self, out: str | os.PathLike[str], fmt: Callable[[Sample], Any]) -> int:
+    def write(self, out: str | os.PathLike[str], fmt: Callable[[Sample], Any],
+              direct: Callable[[Record], Any] | None = None) -> int:
         """Format every sample and write them atomically; returns the number of rows written."""
         check_not_input(out, [self.path])
         with JsonlWriter(out) as w, gc_paused():
             for first, block in read_jsonl_blocks(self.path):
                 try:
-                    w.write_many([fmt(s) for s in self.fast(block)])
+                    w.write_many(self.fast(block, fmt, direct))
                     continue
                 except (*JSON_ERRORS, RowProblem):
                     pass
@@ -171,8 +242,9 @@ def convert_unified_to_msswift(
     tracks = None if audio_in_video else AudioTrackExtractor(output_path)
     sampler = UnifiedSampler(user_template, audio_in_video=audio_in_video, warn=warn, extract_audio=tracks)
     errors = RowErrors(skip_invalid)
-    rows = UnifiedReader(input_path, sampler, errors).write(output_path, lambda s: swift_row(s, task_type,
-                                                                                         system_prompt))
+    rows = UnifiedReader(input_path, sampler, errors).write(
+        output_path, lambda s: swift_row(s, task_type, system_prompt), SwiftDirect(sampler, task_type, system_prompt)
+    )
     return {"rows": rows, "skipped": errors.count, "errors": errors.messages, "summary": errors.summary(),
             "audio_tracks": tracks.summary() if tracks is not None else None}
 

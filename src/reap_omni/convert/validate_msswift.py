@@ -59,6 +59,9 @@ class SwiftValidator(RowValidator):
         self.task = task
         self._grpo_without_extra = 0
         self._kinds_seen: set[str] = set()
+        self._tag_counts: dict[str, tuple[int, int, int]] = {}
+        #: paths checked fine, per kind (``image``/``video``/``audio``): the fast path skips the checker call
+        self._good: dict[str, set[str]] = {"image": set(), "video": set(), "audio": set()}
 
     def check_row(self, row: dict[str, Any], lineno: int) -> str | None:
         errs = self._row_errors
@@ -132,14 +135,18 @@ class SwiftValidator(RowValidator):
         ok_media = [col in known for col in ("images", "videos", "audios")]
         if not want_sft and "solution" not in known:
             raise NeedsSlowPath
-        media = (("image", 0), ("video", 1), ("audio", 2))
         check, aiv, unset = self.media.check, self.audio_in_video, msgspec.UNSET
+        ok_images, ok_videos, ok_audios = ok_media
+        counts_of = self._tag_counts  # a prompt repeats across rows: count its tags once
+        good_i, good_v, good_a = self._good["image"], self._good["video"], self._good["audio"]
+        if len(good_i) + len(good_v) + len(good_a) > 1 << 16:  # bounded, like the checker's own cache
+            for g in (good_i, good_v, good_a):
+                g.clear()
         for r in rows:
-            msgs = r.messages
             ni = nv = na = 0
             prev = None
             content = ""
-            for i, m in enumerate(msgs):
+            for i, m in enumerate(r.messages):
                 role, content = m.role, m.content
                 if role == "user":
                     if prev:
@@ -152,25 +159,53 @@ class SwiftValidator(RowValidator):
                 elif role != "system" or i or "<" in content:
                     raise NeedsSlowPath
                 if "<" in content:
-                    ni += content.count(IMAGE_TAG)
-                    nv += content.count(VIDEO_TAG)
-                    na += content.count(AUDIO_TAG)
+                    c = counts_of.get(content)
+                    if c is None:
+                        c = (content.count(IMAGE_TAG), content.count(VIDEO_TAG), content.count(AUDIO_TAG))
+                        if len(counts_of) < 4096:
+                            counts_of[content] = c
+                    ni += c[0]
+                    nv += c[1]
+                    na += c[2]
             if prev is None or prev is want_sft or (r.solution is unset) is not want_sft:
                 raise NeedsSlowPath  # no turns, the other task, or a solution column where none was seen
             if want_sft and (not content or "<" in content):
                 raise NeedsSlowPath
-            for items, n, (kind, idx) in ((r.images, ni, media[0]), (r.videos, nv, media[1]),
-                                          (r.audios, na, media[2])):
-                if items is unset:
-                    if n:
-                        raise NeedsSlowPath
-                    continue
-                if len(items) != n or not ok_media[idx]:
+            images, videos, audios = r.images, r.videos, r.audios
+            if images is unset:
+                if ni:
                     raise NeedsSlowPath
-                for p in items:
-                    if not p or check(p, kind) is not None:
-                        raise NeedsSlowPath
-            if aiv and r.videos and r.audios:
+            elif len(images) != ni or not ok_images:
+                raise NeedsSlowPath
+            else:
+                for p in images:
+                    if p not in good_i:
+                        if not p or check(p, "image") is not None:
+                            raise NeedsSlowPath
+                        good_i.add(p)
+            if videos is unset:
+                if nv:
+                    raise NeedsSlowPath
+            elif len(videos) != nv or not ok_videos:
+                raise NeedsSlowPath
+            else:
+                for p in videos:
+                    if p not in good_v:
+                        if not p or check(p, "video") is not None:
+                            raise NeedsSlowPath
+                        good_v.add(p)
+            if audios is unset:
+                if na:
+                    raise NeedsSlowPath
+            elif len(audios) != na or not ok_audios:
+                raise NeedsSlowPath
+            else:
+                for p in audios:
+                    if p not in good_a:
+                        if not p or check(p, "audio") is not None:
+                            raise NeedsSlowPath
+                        good_a.add(p)
+            if aiv and videos and audios:  # UNSET is falsy
                 raise NeedsSlowPath
         rep = self.report
         rep.total += len(rows)
