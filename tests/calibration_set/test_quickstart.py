@@ -71,5 +71,5 @@ def test_quickstart_without_every_stratum_says_what_is_missing_instead_of_next(t
     assert _quickstart(opts, datasets, 4) == 1
     out, err = capsys.readouterr()
     assert "Next:" not in out and "reap_expert_pruning.py" not in out
-    assert "stratum video: 0/4 rows" in err and "not ready to prune: stratum video is incomplete" in err
+    assert "not ready to prune: video 0/4 rows; fix the failures above" in err
     assert f"reap-omni quickstart --output {tmp_path / 'q'} --samples 4" in err

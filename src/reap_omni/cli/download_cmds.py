@@ -208,11 +208,11 @@ def _run(options: BuildOptions, plan: list[PlanItem]) -> int:
 def _print_outputs(options: BuildOptions, stats: BuildStats) -> None:
     if options.quiet:
         return
-    for stratum in ("audio", "video", "mixed"):
-        path = options.manifest_path(stratum)
-        if path.exists():
-            print(f"{stratum:>5}: {path}")
-    print(f" lock: {options.calibration_dir / 'manifest.lock.json'}")
+    written = [(s, options.manifest_path(s)) for s in ("audio", "video", "mixed") if options.manifest_path(s).exists()]
+    for stratum, path in written:
+        print(f"{stratum:>5}: {path}")
+    if written:
+        print(f" lock: {options.calibration_dir / 'manifest.lock.json'}")
 
 
 # -- quickstart --------------------------------------------------------------------------------------------
@@ -265,26 +265,20 @@ def _quickstart(options: BuildOptions, datasets: list[DatasetSpec], samples: int
 
 
 def _short_strata(plan: list[PlanItem], stats: BuildStats, samples: int) -> dict[str, int]:
-    """Strata with fewer than ``samples`` rows -> rows they have, each printed as one line."""
+    """Strata with fewer than ``samples`` rows -> the rows they have."""
     have: dict[str, int] = {}
     for item in plan:
         have[item.stratum] = have.get(item.stratum, 0) + stats.datasets[item.name].rows
-    short = {s: n for s, n in have.items() if n < samples}
-    for s, n in short.items():
-        print(f"reap-omni: stratum {s}: {n}/{samples} rows (see the failures above)", file=sys.stderr)
-    return short
+    return {s: n for s, n in have.items() if n < samples}
 
 
 def missing_strata_advice(short: dict[str, int], options: BuildOptions) -> str:
-    """What to do when a stratum fell short: pruning needs all three (REAP-OMNI contrasts S1/S2/S3)."""
+    """One line: which strata fell short and how to finish; pruning needs all three (S1/S2/S3 contrasts)."""
     rerun = " ".join(["reap-omni", "quickstart", "--output", shlex.quote(str(options.output)),
                       "--samples", str(options.samples)])  # fmt: skip
-    names = ", ".join(short)
-    return (
-        f"reap-omni: not ready to prune: stratum {names} is incomplete (REAP-OMNI scores experts on all three).\n"
-        "  Fix the failures above (network, gated access: HF_TOKEN / --token, --source-option for a moved file),\n"
-        f"  then rerun to resume (rows already written are kept): {rerun}"
-    )
+    have = ", ".join(f"{s} {n}/{options.samples}" for s, n in short.items())
+    return (f"reap-omni: not ready to prune: {have} rows; fix the failures above (network, access: HF_TOKEN, "
+            f"moved files: --source-option), then rerun to resume: {rerun}")
 
 
 def next_command(options: BuildOptions, stats: BuildStats, samples: int) -> str:
