@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors import safe_open
 
 from reap_omni.cli import run
@@ -42,10 +43,10 @@ def seed_run(tiny_ckpt, manifests, tmp_path_factory):
 def test_seed_command_writes_pruned_checkpoint(seed_run):
     out, proc = seed_run
     assert "8 -> 4 experts per layer" in proc.stderr
-    scores = json.loads((out / "reap_omni_scores.json").read_text())
+    scores = json.loads((out / "reap_omni" / "scores.json").read_text())
     assert scores["kept_per_layer"] == 4 and len(scores["kept"]) == 4
-    assert (out / "reap_omni_scores.safetensors").is_file()
-    assert (out / "reap_omni_scores.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "reap_omni" / "scores.safetensors").is_file()
+    assert (out / "reap_omni" / "scores.png").read_bytes()[:4] == b"\x89PNG"
     for s in ("S1", "S2", "S3"):
         assert sum(scores["strata"][s]["tokens"]) > 0
     assert scores["strata"]["S1"]["saliency"] != scores["strata"]["S2"]["saliency"]
@@ -58,21 +59,19 @@ def test_from_scores_reproduces_the_selection_without_calibration(seed_run, tiny
     out, _ = seed_run
     again = tmp_path / "again"
     assert run(["prune", "--model-path", str(tiny_ckpt), "--output-path", str(again),
-                "--from-scores", str(out / "reap_omni_scores.json"), "--json"]) == 0
+                "--from-scores", str(out / "reap_omni" / "scores.json"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    saved = json.loads((out / "reap_omni_scores.json").read_text())
+    saved = json.loads((out / "reap_omni" / "scores.json").read_text())
     assert [summary["kept"][str(i)] if str(i) in summary["kept"] else summary["kept"][i] for i in range(4)] \
         == saved["kept"]
     assert _keys(again) == _keys(out)
 
 
 def test_from_scores_recomputes_for_new_lambda_and_rate(seed_run, tiny_ckpt, tmp_path, capsys):
-    import torch
-
     from reap_omni.prune.scores import affinity, load_scores, select_experts
 
     out, _ = seed_run
-    scores_file = out / "reap_omni_scores.json"
+    scores_file = out / "reap_omni" / "scores.json"
     assert run(["prune", "--model-path", str(tiny_ckpt), "--from-scores", str(scores_file), "--dry-run",
                 "--retention-rate", "0.25", "--lambda", "0", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -80,6 +79,57 @@ def test_from_scores_recomputes_for_new_lambda_and_rate(seed_run, tiny_ckpt, tmp
     want = select_experts(affinity(sc.saliency("S1"), sc.saliency("S2"), sc.saliency("S3"), 0.0, 1.0), 2)
     assert [list(v) for v in summary["kept"].values()] == want.tolist()
     assert torch.equal(want, select_experts(sc.saliency("S1"), 2))
+
+
+def test_pruned_folder_holds_only_the_index_shards_as_safetensors(seed_run):
+    """Tools that glob ``*.safetensors`` must see exactly the weights: the scores live in reap_omni/."""
+    out, _ = seed_run
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    assert sorted(p.name for p in out.glob("*.safetensors")) == sorted(set(index["weight_map"].values()))
+    assert sorted(p.name for p in (out / "reap_omni").iterdir()) == ["scores.json", "scores.png", "scores.safetensors"]
+    assert not list(out.glob("reap_omni_scores*"))
+
+
+@pytest.mark.parametrize("layout", ["folder", "legacy-files", "legacy-folder", "legacy-name-new-layout", "tensors"])
+def test_from_scores_accepts_new_and_legacy_locations(seed_run, tmp_path, layout):
+    """``--from-scores`` takes the scores JSON or tensor file, or a pruned folder, in either layout."""
+    import shutil
+
+    from reap_omni.prune.scores import load_scores
+
+    out, _ = seed_run
+    new = out / "reap_omni"
+    want = load_scores(new / "scores.json")
+    if layout == "folder":
+        arg = out
+    elif layout == "tensors":
+        arg = new / "scores.safetensors"
+    elif layout == "legacy-name-new-layout":  # the older README's path, on a folder written in the new layout
+        arg = out / "reap_omni_scores.json"
+    else:
+        old = tmp_path / "old"
+        old.mkdir()
+        for suffix in ("json", "safetensors", "png"):
+            shutil.copy(new / f"scores.{suffix}", old / f"reap_omni_scores.{suffix}")
+        arg = old if layout == "legacy-folder" else old / "reap_omni_scores.json"
+    got = load_scores(arg)
+    assert got.layers == want.layers
+    for s in ("S1", "S2", "S3"):
+        assert torch.equal(got.strata[s].sums, want.strata[s].sums)
+
+
+def test_repruning_a_pruned_folder_does_not_copy_its_scores(seed_run, tmp_path):
+    """A pruned folder (with its scores) used as the source: the new folder gets only its own scores."""
+    from reap_omni.prune.surgery import prune_checkpoint
+
+    out, _ = seed_run
+    (out / "reap_omni_scores.json").write_text("{}")  # an older layout's leftover
+    try:
+        again = tmp_path / "again"
+        prune_checkpoint(out, again, "thinker", {i: [0, 1, 2] for i in range(4)})
+        assert not (again / "reap_omni").exists() and not list(again.glob("reap_omni_scores*"))
+    finally:
+        (out / "reap_omni_scores.json").unlink()
 
 
 def test_dry_run_writes_scores_but_no_checkpoint(tiny_ckpt, manifests, tmp_path, capsys):
@@ -123,6 +173,7 @@ def test_bad_inputs_give_one_line_errors(tiny_ckpt, manifests, tmp_path, capsys)
     # missing model folder; from-scores file missing
     assert "model folder not found" in _err(["prune", "--model-path", str(tmp_path / "m"), "--dry-run"], capsys)
     assert "scores file not found" in _err([*base, "--from-scores", str(tmp_path / "s.json")], capsys)
+    assert "no scores in" in _err([*base, "--from-scores", str(tmp_path)], capsys)
 
 
 def test_model_without_moe_layers_is_refused(tmp_path, manifests, capsys):

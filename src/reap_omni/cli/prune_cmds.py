@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video-max-pixels", type=int, help="cap on pixels per video frame (processor default if unset)")
     p.add_argument("--dry-run", action="store_true", help="score and select, print the selection, write no model")
     p.add_argument("--scores-out", help="also write scores here (JSON + .safetensors + .png heatmap)")
-    p.add_argument("--from-scores", help="prune from saved scores (JSON or .safetensors), skipping calibration")
+    p.add_argument("--from-scores", help="prune from saved scores (a pruned folder, its reap_omni/scores.json, or "
+                   ".safetensors), skipping calibration")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output-path")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run_prune_cmd)

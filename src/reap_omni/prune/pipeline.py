@@ -29,11 +29,9 @@ from reap_omni.prune.scores import (
     load_scores,
     num_kept,
     save_scores,
+    scores_in_folder,
     select,
 )
-
-SCORES_NAME = "reap_omni_scores.json"
-HEATMAP_NAME = "reap_omni_affinity.png"
 
 
 @dataclass
@@ -109,7 +107,7 @@ def run_prune(opts: PruneOptions, log: Callable[[str], None] | None = None) -> d
     from reap_omni.prune.surgery import prune_checkpoint
 
     def add_files(folder: Path) -> None:
-        _write_scores(folder / SCORES_NAME, scores, sel)
+        _write_scores(scores_in_folder(folder), scores, sel)
 
     report = prune_checkpoint(opts.model_path, opts.output_path, opts.component, kept,
                               overwrite=opts.overwrite, add_files=add_files)

@@ -22,6 +22,12 @@ from reap_omni.prune.observer import StratumStats
 
 STRATA = ("S1", "S2", "S3")
 SCORES_FORMAT = "reap-omni-scores/1"
+#: Where a pruned folder keeps its scores: a subfolder, so that the folder's top-level ``*.safetensors`` are
+#: exactly the index's weight shards (tools that glob ``*.safetensors`` would load the F64/I64 score tensors).
+SCORES_DIR = "reap_omni"
+SCORES_FILE = "scores.json"
+#: The layout before ``reap_omni/``: score files beside the weights. Still read by ``--from-scores``.
+LEGACY_SCORES_FILE = "reap_omni_scores.json"
 
 
 @dataclass
@@ -124,13 +130,38 @@ def save_scores(path: str | os.PathLike[str], scores: Scores, sel: Selection) ->
     return json_path, tpath
 
 
+def scores_in_folder(folder: str | os.PathLike[str]) -> Path:
+    """The scores JSON of a pruned model folder (``reap_omni/scores.json``)."""
+    return Path(folder) / SCORES_DIR / SCORES_FILE
+
+
+def resolve_scores_path(path: str | os.PathLike[str]) -> Path:
+    """The scores JSON that ``path`` names: a scores JSON or tensor file, or a pruned model folder.
+
+    Both layouts are accepted: ``<folder>/reap_omni/scores.json`` (current) and
+    ``<folder>/reap_omni_scores.json`` (before the subfolder). A legacy file path whose folder has since
+    been rewritten in the current layout resolves to the current file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        for cand in (scores_in_folder(p), p / LEGACY_SCORES_FILE):
+            if cand.is_file():
+                return cand
+        raise ReapOmniError(
+            f"no scores in {p}: expected {SCORES_DIR}/{SCORES_FILE} (or {LEGACY_SCORES_FILE}, the older layout)"
+        )
+    json_path = p.with_suffix(".json") if p.suffix == ".safetensors" else p
+    if not json_path.is_file() and json_path.name == LEGACY_SCORES_FILE and scores_in_folder(p.parent).is_file():
+        return scores_in_folder(p.parent)
+    return json_path
+
+
 def load_scores(path: str | os.PathLike[str]) -> Scores:
-    """Read scores written by ``save_scores`` (the JSON path or the tensor file path)."""
+    """Read scores written by ``save_scores``: the JSON path, the tensor file path, or a pruned folder."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    p = Path(path)
-    json_path = p.with_suffix(".json") if p.suffix == ".safetensors" else p
+    json_path = resolve_scores_path(path)
     tpath = tensor_path_for(json_path)
     for f in (json_path, tpath):
         if not f.is_file():

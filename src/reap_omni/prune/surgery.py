@@ -188,11 +188,14 @@ def _write(src, tmp, plans, shards, cfg, text_cfg, k, dropped, add_files) -> Sur
     old_experts = int(text_cfg[key])
     text_cfg[key] = k
     (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    bytes_in = 0
+    bytes_in = sum((src / s).stat().st_size for s in shards)
     for f in sorted(src.iterdir()):
-        if f.name.endswith(".safetensors"):
-            bytes_in += f.stat().st_size
-        elif f.is_file() and f.name not in (INDEX_NAME, "config.json") and not f.name.startswith("."):
+        # weights are rewritten above; a source that is itself a pruned folder keeps its scores in reap_omni/
+        # (a folder, not copied) or, in the older layout, in reap_omni_scores.* files: those describe the
+        # source's selection, not this one, so they are not copied either
+        if f.name.endswith(".safetensors") or f.name.startswith((".", "reap_omni_scores.")):
+            continue
+        if f.is_file() and f.name not in (INDEX_NAME, "config.json"):
             shutil.copy2(f, tmp / f.name)
     if add_files is not None:
         add_files(tmp)
