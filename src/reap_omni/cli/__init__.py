@@ -23,6 +23,7 @@ from reap_omni.fileio import storage_error
 COMMAND_MODULES: tuple[str, ...] = (
     "reap_omni.cli.catalog_cmds",
     "reap_omni.cli.download_cmds",
+    "reap_omni.cli.report_cmds",
     "reap_omni.cli.convert_cmds",
     "reap_omni.cli.training_cmds",
     "reap_omni.cli.prune_cmds",
