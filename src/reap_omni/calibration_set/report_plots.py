@@ -35,7 +35,9 @@ def _png(fig) -> bytes:
 
 
 def _legend(fig, handles, labels) -> None:
-    fig.legend(handles, labels, loc="outside right upper", title="dataset", fontsize="small", frameon=False)
+    """Outside the axes, right of them; two columns once a single one would be taller than the figure."""
+    fig.legend(handles, labels, loc="outside right upper", title="dataset", fontsize="small", frameon=False,
+               ncols=1 if len(labels) <= 18 else 2)  # fmt: skip
 
 
 def rows_hours_png(summary: dict[str, Any]) -> bytes:
@@ -73,7 +75,7 @@ def rows_hours_png(summary: dict[str, Any]) -> bytes:
                         fontsize="small")  # fmt: skip
         ax.set_title(f"{title} per stratum")
         ax.set_ylabel(title)
-        ax.margins(y=0.12)
+        ax.set_ylim(0, max(bottom, default=0.0) * 1.12 or 1.0)  # room for the totals below the title
         ax.spines[["top", "right"]].set_visible(False)
     t = summary["totals"]
     fig.suptitle(f"Calibration set: {t['rows']} rows, {t['hours']:.3f} h, {t['datasets']} datasets")

@@ -205,7 +205,8 @@ def _summary(col: _Collector, target: Path, probes: ProbeCache) -> dict[str, Any
     strata: dict[str, Any] = {}
     for key in sorted(col.strata, key=lambda k: (STRATUM_ORDER.index(k) if k in STRATUM_ORDER else 99, k)):
         acc = col.strata[key]
-        names = [n for n, d in col.datasets.items() if d.strata.get(key)]
+        names = sorted((n for n, d in col.datasets.items() if d.strata.get(key)),
+                       key=lambda n, key=key: (-col.datasets[n].strata[key], n))  # most rows first
         per = {}
         for n in names:
             secs = math.fsum(acc.durations.get(n, ()))
@@ -223,7 +224,9 @@ def _summary(col: _Collector, target: Path, probes: ProbeCache) -> dict[str, Any
             },
         }  # fmt: skip
     datasets: dict[str, Any] = {}
-    for name, d in col.datasets.items():
+    order = list(dict.fromkeys([n for s in strata.values() for n in s["datasets"]]))  # stratum order, then rows
+    for name in order:
+        d = col.datasets[name]
         secs = math.fsum(d.seconds)
         datasets[name] = {
             "rows": d.rows, "strata": dict(d.strata), "seconds": secs, "hours": _hours(secs),

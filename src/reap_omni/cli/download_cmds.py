@@ -192,6 +192,7 @@ def _download_from_lock(args: argparse.Namespace) -> int:
     if differ:
         print(f"reap-omni: note: {len(differ)} rebuilt media file(s) differ byte-wise from the lock "
               f"(same rows; another FFmpeg/encoder build), e.g. {differ[0]}", file=sys.stderr)  # fmt: skip
+    _print_report_hint(options)
     return 1 if stats.failed or errors else 0
 
 
@@ -202,6 +203,7 @@ def _run(options: BuildOptions, plan: list[PlanItem]) -> int:
         stats = runner.run(plan)
         runner.finish()
     _print_outputs(options, stats)
+    _print_report_hint(options)
     return 1 if stats.failed else 0
 
 
@@ -213,6 +215,23 @@ def _print_outputs(options: BuildOptions, stats: BuildStats) -> None:
         print(f"{stratum:>5}: {path}")
     if written:
         print(f" lock: {options.calibration_dir / 'manifest.lock.json'}")
+
+
+def report_hint(options: BuildOptions) -> str | None:
+    """The ``report`` command for ``--output``, as the last hint of a run that wrote rows (None otherwise)."""
+    if options.quiet:
+        return None
+    paths = (options.manifest_path(s) for s in ("audio", "video", "mixed"))
+    if not any(p.is_file() and p.stat().st_size for p in paths):
+        return None
+    return ("\nSee what the calibration set holds (rows, hours, speakers, languages, licences, plots):\n"
+            f"  reap-omni report {shlex.quote(str(options.output))}")
+
+
+def _print_report_hint(options: BuildOptions) -> None:
+    hint = report_hint(options)
+    if hint:
+        print(hint)
 
 
 # -- quickstart --------------------------------------------------------------------------------------------
@@ -259,8 +278,10 @@ def _quickstart(options: BuildOptions, datasets: list[DatasetSpec], samples: int
     short = _short_strata(plan, runner.stats, samples)
     if short:
         print(missing_strata_advice(short, options), file=sys.stderr)
+        _print_report_hint(options)
         return 1
     print(next_command(options, runner.stats, samples))
+    _print_report_hint(options)
     return 0
 
 
