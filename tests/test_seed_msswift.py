@@ -111,13 +111,16 @@ ORIGINS = {
     "csv": "python convert_utils.py csv data.csv input.jsonl --text-col caption --video-modality auto",
     "json": "python convert_utils.py json data.json input.jsonl --text-key text --video-key video_path "
             "--video-modality auto",
+    # the demo's mixed rows carry their track already; merged, the three strata are one input
+    "demo": "python quickstart.py --demo --output ./demo --samples 3 --quiet && python convert_utils.py merge "
+            "demo/calibration/audio.jsonl demo/calibration/video.jsonl demo/calibration/mixed.jsonl -o input.jsonl",
 }
 
 
 @pytest.fixture
 def origin_dir(tmp_path, monkeypatch):
-    os.symlink(REPO / "convert_utils.py", tmp_path / "convert_utils.py")
-    os.symlink(REPO / "src", tmp_path / "src")
+    for name in ("convert_utils.py", "quickstart.py", "src"):
+        os.symlink(REPO / name, tmp_path / name)
     data = tmp_path / "my_data"
     data.mkdir()
     make_audio(data / "utt1.flac", seconds=0.3)
@@ -139,11 +142,12 @@ def _run(line: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("origin", sorted(ORIGINS))
 def test_seed_commands_on_a_manifest_from(origin, origin_dir):
-    made = _run(ORIGINS[origin], origin_dir)
-    assert made.returncode == 0, made.stderr
+    for step in ORIGINS[origin].split(" && "):
+        made = _run(step, origin_dir)
+        assert made.returncode == 0, (step, made.stderr)
     rows = read(origin_dir / "input.jsonl")
     mixed = [r for r in rows if r["modality"] == "mixed"]
-    assert mixed and not any(r.get("audio") for r in mixed)
+    assert mixed and all(bool(r.get("audio")) == (origin == "demo") for r in mixed)
     for line in SEED_COMMANDS.splitlines():
         if "qa-msswift" in line:
             continue  # reads a QA file, not the manifest
@@ -151,11 +155,14 @@ def test_seed_commands_on_a_manifest_from(origin, origin_dir):
         assert proc.returncode == 0, (line, proc.stderr)
         assert "Traceback" not in proc.stderr
     proc = _run("python convert_utils.py msswift input.jsonl output_sft.jsonl --task sft", origin_dir)
-    assert "extracted the audio track of 1 mixed row(s)" in proc.stdout and "(0 decoded, 1 reused)" in proc.stdout
-    out = [r for r in read(origin_dir / "output_sft.jsonl") if "videos" in r]
-    assert len(out) == 1 and out[0]["messages"][0]["content"].startswith("<video><audio>")
-    track = Path(out[0]["audios"][0])
-    assert track.parent == origin_dir / "output_sft.media" and track.is_file()
+    out = [r for r in read(origin_dir / "output_sft.jsonl") if r.get("videos") and r.get("audios")]
+    assert len(out) == len(mixed) and all(r["messages"][0]["content"].startswith("<video><audio>") for r in out)
+    if origin == "demo":
+        assert "extracted the audio track" not in proc.stdout  # nothing to extract
+    else:
+        assert "extracted the audio track of 1 mixed row(s)" in proc.stdout and "(0 decoded, 1 reused)" in proc.stdout
+        track = Path(out[0]["audios"][0])
+        assert track.parent == origin_dir / "output_sft.media" and track.is_file()
     lf = _run("python -m reap_omni llamafactory input.jsonl lf.jsonl", origin_dir)
     assert lf.returncode == 0, lf.stderr
     check = _run("python -m reap_omni validate-llamafactory lf.jsonl --check-media", origin_dir)
