@@ -361,3 +361,37 @@ def test_unreadable_local_input_is_a_row_problem_not_a_stop(tmp_path, monkeypatc
     monkeypatch.setattr(normalize_mod, "normalize_audio", failing)
     build(opts, MemorySource(SPEC))
     assert_exact(opts, 6)
+
+
+def test_ctrl_c_mid_download_stops_keeps_whole_rows_and_the_rerun_completes(hub_server, tmp_path):
+    import signal
+
+    from test_download_e2e import REPO, _count_lines, librispeech_hub, offline_env
+
+    librispeech_hub(hub_server, shards=8, rows_per_shard=10, row_group_size=2)
+    for s in range(8):
+        hub_server.add_fault(f"*/{s:05d}.parquet", "stall", count=2, delay=0.05)
+    out = tmp_path / "data"
+    cmd = [sys.executable, str(REPO / "download_datasets.py"), "--dataset", "librispeech", "--output", str(out),
+           "--samples", "30", "--workers", "2"]  # fmt: skip
+    env = offline_env(hub_server)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    manifest = out / "calibration" / "audio.jsonl"
+    deadline = time.monotonic() + 120
+    while _count_lines(manifest) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode in (0, 130), err  # 0 only if it had just finished
+    assert "Traceback" not in err
+    if proc.returncode == 130:
+        assert "interrupted; finished rows and files are kept" in err
+    recs = manifest_rows(BuildOptions(output=out))
+    assert len({r.id for r in recs}) == len(recs)
+    for r in recs:
+        assert probe(r.audio).duration > 0
+    hub_server.clear_faults()
+    rerun = subprocess.run(cmd + ["--quiet"], env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    recs = manifest_rows(BuildOptions(output=out))
+    assert len(recs) == 30 and len({r.id for r in recs}) == 30

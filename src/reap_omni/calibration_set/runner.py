@@ -188,8 +188,13 @@ class BuildRunner:
         ) as units:
             runs = [self._start(item, report.progress(item.name)) for item in plan]
             with ThreadPoolExecutor(min(len(runs), max(1, self.options.workers)), thread_name_prefix="dataset") as ds:
-                for fut in [ds.submit(self._run_dataset, r, units, manifests) for r in runs]:
-                    fut.result()
+                futures = [ds.submit(self._run_dataset, r, units, manifests) for r in runs]
+                try:
+                    for fut in futures:
+                        fut.result()
+                except KeyboardInterrupt:
+                    self._abort.set()  # the workers stop at their next candidate; written rows stay
+                    raise
         if self._failure is not None:
             self._stop_on_failure(runs)
         for r in runs:

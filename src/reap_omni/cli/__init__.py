@@ -96,7 +96,8 @@ def run(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequen
         print(f"{prog}: error: {failed}", file=sys.stderr)
         return failed.exit_code
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; partial outputs were discarded, rerun to resume", file=sys.stderr)
+        print(f"{prog}: interrupted; finished rows and files are kept, partial ones discarded; rerun to resume",
+              file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 141
