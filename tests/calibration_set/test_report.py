@@ -182,7 +182,8 @@ def check_report(manifests: list[Path], report: dict, md: str) -> None:
     groups_table = {r["dataset"]: r for r in tables["dataset|rows|rows with a group|distinct groups|rows per group"]}
     licence_table = {r["dataset"]: r for r in tables["dataset|catalog entry|licence|access"]}
     eval_table = {r["dataset"]: r for r in tables["dataset|rows|evaluation-split rows|rule|splits"]}
-    lang_table = {r["language"]: r for r in tables["language|rows|datasets"]}
+    lang_table = {r["language"]: r for r in tables["language|rows|share"]}
+    lang_by_dataset = {r["dataset"]: r["languages (rows)"] for r in tables["dataset|languages (rows)"]}
     access = {"open": "open", "gated": "account/terms", "gated+mirror": "account/terms, or an open mirror",
               "opt_in": "opt-in (YouTube)", "local": "your local copy"}  # fmt: skip
     assert set(report["datasets"]) == set(exp["datasets"]) == set(groups_table)
@@ -193,6 +194,7 @@ def check_report(manifests: list[Path], report: dict, md: str) -> None:
         assert groups_table[name]["distinct groups"] == str(len(e["groups"]))
         assert groups_table[name]["rows with a group"] == str(e["with_group"])
         assert got["languages"] == dict(e["langs"]) and got["splits"] == dict(e["splits"])
+        assert sorted(lang_by_dataset[name].split(", ")) == sorted(f"{k}: {v}" for k, v in e["langs"].items())
         assert got["eval_split"]["rows"] == e["eval"]
         assert set(got["eval_split"]["rule"].split("+")) == e["rules"]
         assert eval_table[name]["evaluation-split rows"] == str(e["eval"])

@@ -99,9 +99,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += _table(["dataset", "rows", "rows with a group", "distinct groups", "rows per group"], rows)
 
     lines += ["## Languages", "", "From the rows' `lang`; rows without one count as `unknown`.", ""]
-    rows = [[lang, n, ", ".join(k for k, d in datasets.items() if lang in d["languages"])]
+    rows = [[lang, n, f"{100.0 * n / totals['rows']:.0f}%" if totals["rows"] else "-"]
             for lang, n in summary["languages"].items()]  # fmt: skip
-    lines += _table(["language", "rows", "datasets"], rows)
+    lines += _table(["language", "rows", "share"], rows)
+    lines += _table(["dataset", "languages (rows)"], [[k, _counts_text(d["languages"])] for k, d in datasets.items()])
 
     # licences
     lines += ["## Licences and access", "",
@@ -114,9 +115,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
     # evaluation splits
     ev = summary["eval_split"]
     lines += ["## Rows from evaluation splits", "",
-              f"**{ev['rows']} of {totals['rows']} rows** come from evaluation splits; keep them out of the rows "
-              "you evaluate a pruned model on. Rule per row: `flag` = the row's `source.eval_split`; `split` = no "
-              f"flag, `source.split` is one of {', '.join(EVAL_SPLITS)}; `none` = neither, so it cannot be told "
+              f"**{ev['rows']} of {totals['rows']} rows** come from evaluation splits: evaluating a pruned model "
+              "on those splits would reuse rows it was calibrated on. Rule per row: `flag` = the row's "
+              f"`source.eval_split`; `split` = no flag, `source.split` is one of {', '.join(EVAL_SPLITS)}; "
+              "`none` = neither, so it cannot be told "
               f"({ev['undetermined_rows']} row(s)).", ""]  # fmt: skip
     rows = [[name, d["rows"], d["eval_split"]["rows"], d["eval_split"]["rule"], _counts_text(d["splits"])]
             for name, d in datasets.items()]  # fmt: skip

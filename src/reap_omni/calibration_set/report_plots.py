@@ -21,8 +21,16 @@ def _colours(names: list[str]) -> dict[str, Any]:
 
 
 def _dataset_order(summary: dict[str, Any]) -> list[str]:
-    """Datasets in stratum order, then as they first appear (the legend reads top-down like the tables)."""
+    """Datasets in stratum order, then most rows first (the order of the tables; bars stack in it)."""
     return list(dict.fromkeys(n for s in summary["strata"].values() for n in s["datasets"]))
+
+
+def _legend_order(summary: dict[str, Any], handles: dict[str, Any]) -> list[str]:
+    """Stratum by stratum, each top-down as its bar reads (the last dataset stacked sits on top)."""
+    out: list[str] = []
+    for s in summary["strata"].values():
+        out += [n for n in reversed(list(s["datasets"])) if n in handles and n not in out]
+    return out
 
 
 def _png(fig) -> bytes:
@@ -79,7 +87,8 @@ def rows_hours_png(summary: dict[str, Any]) -> bytes:
         ax.spines[["top", "right"]].set_visible(False)
     t = summary["totals"]
     fig.suptitle(f"Calibration set: {t['rows']} rows, {t['hours']:.3f} h, {t['datasets']} datasets")
-    _legend(fig, list(handles.values()), list(handles))
+    order = _legend_order(summary, handles)
+    _legend(fig, [handles[n] for n in order], order)
     return _png(fig)
 
 
@@ -120,7 +129,8 @@ def durations_png(summary: dict[str, Any]) -> bytes:
         axes[0][0].set_axis_off()
     fig.suptitle("Durations per stratum")
     if handles:
-        _legend(fig, list(handles.values()), list(handles))
+        order = _legend_order(summary, handles)
+        _legend(fig, [handles[n] for n in order], order)
     return _png(fig)
 
 
