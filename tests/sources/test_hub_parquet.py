@@ -68,7 +68,9 @@ def test_missing_column_names_dataset_column_and_key(libri):
         source(spec).units()
     msg = str(exc.value)
     assert exc.value.reason == "layout"
-    assert "'librispeech'" in msg and "'transcription'" in msg and "speaker_id" in msg and "columns.text" in msg
+    assert msg.startswith("librispeech: source #0 assumed columns.text='transcription' but found [file, audio, text")
+    assert "speaker_id" in msg and "openslr/librispeech_asr@main/clean/test/0000.parquet" in msg
+    assert "--source-option librispeech:0:columns.text=<value>" in msg  # no close name: the probe cannot tell
 
 
 def test_convert_branch_fallback_repo_and_class_labels(hub_server):

@@ -8,11 +8,12 @@ The sampler decides which units and candidates (seed, spread, filters); sources 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import difflib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
-from reap_omni.catalog.spec import SourceSpec
+from reap_omni.catalog.spec import SourceSpec, mismatch_message
 from reap_omni.errors import ReapOmniError
 
 
@@ -26,6 +27,83 @@ class SourceUnavailable(ReapOmniError):
     def __init__(self, message: str, reason: str = "unavailable"):
         super().__init__(message)
         self.reason = reason
+
+
+class SourceMismatch(SourceUnavailable):
+    """A catalog fact that the source contradicts (a column, config or split that is not there).
+
+    ``fixes`` are the ``--source-option`` values (``DATASET:INDEX:KEY=VALUE``) that would make the source
+    work, when the reader can tell (the closest real name); ``found`` lists what is really there.
+    """
+
+    def __init__(self, message: str, *, key: str, assumed: Any, found: Iterable[Any] = (),
+                 fixes: Iterable[str] = ()):
+        super().__init__(message, reason="layout")
+        self.key, self.assumed, self.found, self.fixes = key, assumed, list(found), tuple(fixes)
+
+
+#: names that stand for one another when a split was renamed (``validation`` <-> ``dev``)
+_SYNONYMS = {"validation": ("dev", "valid", "val"), "dev": ("validation", "valid", "val"),
+             "valid": ("validation", "dev", "val"), "val": ("validation", "dev", "valid"), "test": ("eval",),
+             "eval": ("test",)}
+
+
+def closest(word: str | None, choices: Iterable[str]) -> str | None:
+    """The choice ``word`` most likely became: a split synonym, a near spelling, or the only choice."""
+    options = list(dict.fromkeys(str(c) for c in choices))
+    if not options or word is None:
+        return options[0] if len(options) == 1 else None
+    for alt in _SYNONYMS.get(word.lower(), ()):
+        if alt in options:
+            return alt
+    lower = {c.lower(): c for c in options}
+    hit = difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.5)
+    if hit:
+        return lower[hit[0]]
+    return options[0] if len(options) == 1 else None
+
+
+def source_index(dataset: str | None, spec: SourceSpec, given: int | None = None) -> int:
+    """Which source of ``dataset``'s catalog entry ``spec`` is (for ``--source-option DATASET:INDEX:...``).
+
+    ``given`` wins (the probe knows it); else the entry's source of the same kind and repo/url/config/split,
+    else its first source of the same kind, else 0.
+    """
+    if given is not None:
+        return given
+    if not dataset:
+        return 0
+    from reap_omni.catalog.registry import get_dataset  # deferred: the catalog is not needed to read a source
+
+    try:
+        sources = get_dataset(dataset).sources
+    except ReapOmniError:
+        return 0
+    same = [i for i, s in enumerate(sources) if s.kind == spec.kind]
+    exact = [i for i in same if (sources[i].repo, sources[i].config, sources[i].split) ==
+             (spec.repo, spec.config, spec.split) and (not spec.url or sources[i].url == spec.url)]
+    return (exact or same or [0])[0]
+
+
+def mismatch(dataset: str | None, spec: SourceSpec, key: str, assumed: Any, found: Iterable[Any], *,
+             index: int | None = None, suggestion: str | None = None, where: str = "",
+             also: str = "") -> SourceMismatch:
+    """The ``SourceMismatch`` for one wrong fact, worded by ``catalog.spec.mismatch_message``.
+
+    ``suggestion`` (the closest real name) replaces ``<value>`` in the fix; ``where`` names the file or
+    branch looked at; ``also`` is appended (further mismatches of the same source).
+    """
+    name = dataset or spec.repo or spec.kind
+    i = source_index(dataset, spec, index)
+    found = list(found)
+    text = mismatch_message(name, key, assumed, found, i)
+    fixes: list[str] = []
+    if suggestion is not None:
+        text = text[: -len("<value>")] + str(suggestion) if text.endswith("=<value>") else text
+        fixes.append(f"{name}:{i}:{key}={suggestion}")
+    if where:
+        text = text.replace("; fix it with", f" in {where}; fix it with", 1)
+    return SourceMismatch(text + also, key=key, assumed=assumed, found=found, fixes=fixes)
 
 
 @dataclass(frozen=True)

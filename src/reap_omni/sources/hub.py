@@ -3,7 +3,8 @@
 Everything is pinned to the resolved commit sha after the first call, so one build reads one consistent
 snapshot and the lock file can record it. Branches such as ``refs/convert/parquet`` (the viewer's parquet
 export) or ``refs/pr/20`` are URL-encoded as the Hub expects. When a repo moved (``lmms-eval/X`` vs
-``lmms-lab/X``) the spec's ``fallback_repos`` are tried in order.
+``lmms-lab/X``) the spec's ``fallback_repos`` are tried in order. ``read_card`` and ``card_data_files`` read a
+repo card's ``configs:`` (the YAML front matter of ``README.md``) the way ``datasets`` does.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote
 
 from reap_omni.catalog.spec import SourceSpec
@@ -32,6 +34,8 @@ class ResolvedRepo:
     revision: str  # what was asked for (branch, tag or sha)
     sha: str  # the commit it resolved to
     files: tuple[RepoFile, ...]
+    note: str = ""  # how the files were found when the source's own `files` matched nothing (discovery)
+    pins: tuple[str, ...] = ()  # KEY=VALUE source options that make the catalog say what was found
 
     def url(self, client: HttpClient, path: str) -> str:
         return client.resolve_url(self.repo, self.sha, path)
@@ -88,15 +92,24 @@ def resolve_sha(client: HttpClient, repo: str, revision: str, dataset: str | Non
 
 def list_files(client: HttpClient, repo: str, sha: str, *, revision: str, dataset: str | None = None,
                folder: str = "") -> list[RepoFile]:
-    """Every file under ``folder`` at commit ``sha`` (recursive tree listing, following pagination)."""
-    ctx = ErrorContext(dataset=dataset, repo=repo, revision=revision)
+    """Every file under ``folder`` at commit ``sha`` (recursive tree listing, following pagination).
+
+    A folder that does not exist (moved files) is an empty listing: the repo and commit were resolved
+    before, so the Hub's 404 can only mean the folder.
+    """
+    ctx = ErrorContext(dataset=dataset, repo=repo, revision=revision, file=folder.strip("/") or None)
     parts = ["tree", quote(sha, safe="")] + ([quote(folder.strip("/"), safe="")] if folder.strip("/") else [])
     url = client.api_url(repo, *parts)
-    return [
-        RepoFile(e["path"], int(e.get("size") or 0))
-        for e in client.get_pages(url, ctx=ctx, params={"recursive": "true", "expand": "false"})
-        if e.get("type") == "file"
-    ]
+    try:
+        return [
+            RepoFile(e["path"], int(e.get("size") or 0))
+            for e in client.get_pages(url, ctx=ctx, params={"recursive": "true", "expand": "false"})
+            if e.get("type") == "file"
+        ]
+    except SourceUnavailable as exc:
+        if exc.reason == "not_found" and folder.strip("/"):
+            return []
+        raise
 
 
 def _folder_prefix(patterns: tuple[str, ...]) -> str:
@@ -126,8 +139,7 @@ def resolve_repo(client: HttpClient, spec: SourceSpec, patterns: tuple[str, ...]
     for repo in (spec.repo, *spec.fallback_repos):
         try:
             sha = resolve_sha(client, repo, revision, dataset)
-            files = list_files(client, repo, sha, revision=revision, dataset=dataset,
-                               folder=_folder_prefix(patterns))
+            files = list_files(client, repo, sha, revision=revision, dataset=dataset, folder=_folder_prefix(patterns))
         except SourceUnavailable as exc:
             if exc.reason not in ("not_found", "gated"):
                 raise
@@ -136,7 +148,8 @@ def resolve_repo(client: HttpClient, spec: SourceSpec, patterns: tuple[str, ...]
         chosen = tuple(f for f in files if match_any(f.path, patterns))
         if chosen or not required:
             return ResolvedRepo(repo, revision, sha, tuple(sorted(chosen, key=lambda f: f.path)))
-        sample = ", ".join(f.path for f in files[:8]) or "no files"
+        folder = _folder_prefix(patterns)
+        sample = ", ".join(f.path for f in files[:8]) or ("no files" + (f" under {folder}/" if folder else ""))
         errors.append(SourceUnavailable(
             f"{dataset or repo}: no file of {repo}@{revision} matches {list(patterns)} (found: {sample}"
             f"{', ...' if len(files) > 8 else ''}); change the source's `files` in the catalog entry",
@@ -148,3 +161,86 @@ def resolve_repo(client: HttpClient, spec: SourceSpec, patterns: tuple[str, ...]
         tried = ", ".join((spec.repo, *spec.fallback_repos))
         raise SourceUnavailable(f"{best} (tried {tried})", reason=best.reason)
     raise best
+
+
+# -- dataset cards -------------------------------------------------------------------------------------
+CARD_PEEK = 64 * 1024  # the front matter is at the top of README.md: read this much first
+CARD_MAX = 512 * 1024  # and at most this much when the front matter is longer
+
+
+def read_card(client: HttpClient, repo: ResolvedRepo, *, dataset: str | None = None,
+              listing: tuple[RepoFile, ...] | None = None) -> dict[str, Any]:
+    """The YAML front matter of ``README.md`` at ``repo``'s commit; ``{}`` when there is none or it is invalid."""
+    files = repo.files if listing is None else listing
+    card = next((f for f in files if f.path == "README.md"), None)
+    if card is None or card.size <= 0:
+        return {}
+    url, ctx = repo.url(client, card.path), repo.ctx(dataset, card.path)
+    data = client.get_bytes(url, 0, min(card.size, CARD_PEEK), ctx=ctx)
+    text = data.decode("utf-8", errors="replace")
+    if not text.startswith("---"):
+        return {}
+    end = text.find("\n---", 3)
+    if end < 0 and CARD_PEEK < card.size <= CARD_MAX:
+        text += client.get_bytes(url, len(data), card.size, ctx=ctx).decode("utf-8", errors="replace")
+        end = text.find("\n---", 3)
+    if end < 0:
+        return {}
+    import yaml  # a dependency of huggingface_hub
+
+    try:
+        meta = yaml.safe_load(text[3:end])
+    except yaml.YAMLError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if isinstance(v, str)]
+    return []
+
+
+def card_configs(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``configs:`` entries of a card (each a dict with ``config_name``, defaulting to ``default``)."""
+    configs = card.get("configs")
+    if not isinstance(configs, list):
+        return []
+    return [{**c, "config_name": str(c.get("config_name") or "default")} for c in configs if isinstance(c, dict)]
+
+
+def default_config(configs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The config ``datasets`` loads when none is named: ``default: true``, else ``default``, else the only one."""
+    marked = [c for c in configs if c.get("default") is True]
+    if marked:
+        return marked[0]
+    named = [c for c in configs if c["config_name"] == "default"]
+    if named:
+        return named[0]
+    return configs[0] if len(configs) == 1 else None
+
+
+def card_data_files(config: dict[str, Any], split: str | None = None) -> dict[str, list[str]]:
+    """Split -> path globs of one ``configs:`` entry, as ``datasets`` reads them.
+
+    ``data_files`` may be a glob or a list of globs (split ``train``), a list of ``{split, path}`` or a
+    ``{split: path}`` mapping; a bare ``data_dir`` means the usual split file names inside it (for the
+    usual splits and ``split``).
+    """
+    files = config.get("data_files")
+    out: dict[str, list[str]] = {}
+    if isinstance(files, dict):
+        for split, paths in files.items():
+            out.setdefault(str(split), []).extend(_as_list(paths))
+    elif isinstance(files, list) and files and all(isinstance(f, dict) for f in files):
+        for f in files:
+            out.setdefault(str(f.get("split") or "train"), []).extend(_as_list(f.get("path")))
+    elif _as_list(files):
+        out["train"] = _as_list(files)
+    elif isinstance(config.get("data_dir"), str):
+        d = config["data_dir"].strip("/")
+        for name in dict.fromkeys(("train", "validation", "test", *((split,) if split else ()))):
+            out[name] = [f"{d}/{name}-*", f"{d}/{name}/**", f"{d}/*-{name}-*", f"{d}/**/{name}-*"]
+    return {k: v for k, v in out.items() if v}

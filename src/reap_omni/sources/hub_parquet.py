@@ -4,42 +4,216 @@ Units are ``(file, row group)`` pairs from the footers; their cost is the compre
 columns' chunks, so the sampler can trade spread for bytes. Reading a unit transfers the footer once per
 file (kept for later units) plus those column chunks, through ``RangeFile`` (no readahead). Media comes
 out as raw bytes from HF ``Audio``/``Video`` columns (``struct{bytes, path}``), never decoded by ``datasets``.
+
+When the source's ``files`` (or the usual layout of its config/split) match nothing, the files are found the
+way ``datasets`` finds them (``discover``): the card's ``configs:`` data_files, the usual layout at the same
+revision, then the viewer's ``refs/convert/parquet`` export in both converter layouts
+(``<config>/<split>/NNNN.parquet`` or ``<config>/partial-<split>/``, and the older
+``<config>/<name>-<split>[-NNNNN-of-NNNNN].parquet``). What was read is what the rows' provenance names
+(repo, commit of the branch read, file), so ``--from-lock`` reads the same bytes. A config, split or mapped
+column that is not there is a ``SourceMismatch`` naming what is there and the closest name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import posixpath
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from reap_omni.catalog.spec import SourceSpec
-from reap_omni.sources.base import Candidate, MediaBlob, Provenance, SourceUnavailable, Unit
+from reap_omni.sources.base import (
+    Candidate,
+    MediaBlob,
+    Provenance,
+    SourceMismatch,
+    SourceUnavailable,
+    Unit,
+    closest,
+    mismatch,
+    source_index,
+)
 from reap_omni.sources.blobs import media_name
 from reap_omni.sources.http import HttpClient
-from reap_omni.sources.hub import ResolvedRepo, resolve_repo
-from reap_omni.sources.join import MEDIA_FIELDS, column_value, layout_error, missing_required, source_columns
+from reap_omni.sources.hub import (
+    RepoFile,
+    ResolvedRepo,
+    card_configs,
+    card_data_files,
+    default_config,
+    match_any,
+    read_card,
+    resolve_repo,
+)
+from reap_omni.sources.join import MEDIA_FIELDS, column_value, missing_required, source_columns
 from reap_omni.sources.range_file import RangeFile
 
+log = logging.getLogger(__name__)
+
 FOOTER_THREADS = 8
+CONVERT_BRANCH = "refs/convert/parquet"
+_SHARD_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")
 
 
-def default_patterns(spec: SourceSpec) -> tuple[str, ...]:
-    """Where parquet files of a config/split usually live (main branch or the viewer's conversion)."""
-    if spec.files:
-        return spec.files
-    c, s = spec.config, spec.split
+def layout_patterns(config: str | None, split: str | None) -> tuple[str, ...]:
+    """Where parquet files of a config/split usually live: main, or either layout of the viewer's conversion
+    (``<c>/<s>/NNNN.parquet``, ``<c>/partial-<s>/``, the older ``<c>/<name>-<s>[-NNNNN-of-NNNNN].parquet``)."""
+    c, s = config, split
     if c and s:
         return (f"{c}/{s}/*.parquet", f"{c}/partial-{s}/*.parquet", f"{c}/{s}-*.parquet", f"{c}/*-{s}-*.parquet",
-                f"{c}/data/{s}-*.parquet", f"data/{c}/{s}-*.parquet")
+                f"{c}/data/{s}-*.parquet", f"data/{c}/{s}-*.parquet", f"{c}/*-{s}.parquet")
     if s:
         return (f"data/{s}-*.parquet", f"{s}/*.parquet", f"**/{s}-*.parquet", f"**/{s}/*.parquet")
     return ("**/*.parquet",)
+
+
+def default_patterns(spec: SourceSpec) -> tuple[str, ...]:
+    """The source's ``files``, else the usual places of its config/split (``layout_patterns``)."""
+    return spec.files or layout_patterns(spec.config, spec.split)
+
+
+def convert_splits(paths: list[str], config: str, repo: str) -> dict[str, list[str]]:
+    """Split -> parquet files of ``config`` on a ``refs/convert/parquet`` branch, in either converter layout."""
+    name = repo.rsplit("/", 1)[-1] + "-"
+    out: dict[str, list[str]] = {}
+    for path in paths:
+        if not path.startswith(config + "/") or not path.endswith(".parquet"):
+            continue
+        parts = path[len(config) + 1 :].split("/")
+        if len(parts) == 2:  # <config>/<split>/NNNN.parquet or <config>/partial-<split>/NNNN.parquet
+            split = parts[0].removeprefix("partial-")
+        elif len(parts) == 1:  # <config>/<name>-<split>.parquet or <config>/<name>-<split>-NNNNN-of-NNNNN.parquet
+            stem = _SHARD_SUFFIX.sub("", parts[0][: -len(".parquet")])
+            split = stem[len(name):] if stem.startswith(name) else stem.rsplit("-", 1)[-1]
+        else:
+            continue
+        out.setdefault(split, []).append(path)
+    return out
+
+
+class _Discovery:
+    """The steps of ``discover`` for one source, with what each found (for the final message)."""
+
+    def __init__(self, client: HttpClient, spec: SourceSpec, dataset: str | None, index: int | None):
+        self.client, self.spec, self.dataset, self.index = client, spec, dataset, index
+        self.tried: list[str] = []
+        self.mismatches: list[SourceMismatch] = []
+
+    def _mismatch(self, key: str, assumed: Any, found: list[str], where: str, suggestion: str | None) -> None:
+        self.mismatches.append(mismatch(self.dataset, self.spec, key, assumed, found, index=self.index,
+                                        suggestion=suggestion, where=where))
+        self.tried.append(f"{where}: no {key} {assumed!r} (has {found[:10]})")
+
+    def card(self, base: ResolvedRepo) -> ResolvedRepo | None:
+        spec = self.spec
+        where = f"{base.repo}@{base.revision} README.md `configs:`"
+        configs = card_configs(read_card(self.client, base, dataset=self.dataset))
+        if not configs:
+            self.tried.append(f"{base.repo}@{base.revision}: no card `configs:`")
+            return None
+        names = [c["config_name"] for c in configs]
+        chosen = (next((c for c in configs if c["config_name"] == spec.config), None) if spec.config
+                  else default_config(configs))
+        if chosen is None:
+            self._mismatch("config", spec.config, names, where, closest(spec.config, names) or names[0])
+            return None
+        splits = card_data_files(chosen, spec.split)
+        if spec.split and spec.split not in splits:
+            self._mismatch("split", spec.split, list(splits), f"{where} config {chosen['config_name']!r}",
+                           closest(spec.split, splits))
+            return None
+        patterns = tuple(splits[spec.split] if spec.split else [p for v in splits.values() for p in v])
+        matched = [f for f in base.files if match_any(f.path, patterns)]
+        files = tuple(f for f in matched if f.path.endswith(".parquet"))
+        if not files:
+            other = f" (only {[f.path for f in matched[:3]]}, not parquet)" if matched else ""
+            self.tried.append(f"{where}: data_files {list(patterns)} match no parquet file{other}")
+            return None
+        return dataclasses.replace(
+            base, files=files, pins=(f"files={json.dumps(list(patterns))}",),
+            note=f"read the card's `configs:` data_files {list(patterns)} (config {chosen['config_name']!r})")
+
+    def layout(self, base: ResolvedRepo) -> ResolvedRepo | None:
+        if not self.spec.files:
+            return None  # already tried: they were the patterns
+        patterns = layout_patterns(self.spec.config, self.spec.split)
+        files = tuple(f for f in base.files if match_any(f.path, patterns))
+        if not files:
+            self.tried.append(f"{base.repo}@{base.revision}: no file in the usual places {list(patterns[:3])}")
+            return None
+        return dataclasses.replace(base, files=files, pins=("files=",),
+                                       note=f"read the usual layout {list(patterns[:3])} (`files` matched nothing)")
+
+    def convert(self, repo_id: str) -> ResolvedRepo | None:
+        spec = self.spec
+        if (spec.revision or "main") == CONVERT_BRANCH:
+            return None
+        branch = msgspec.structs.replace(spec, repo=repo_id, fallback_repos=(), revision=CONVERT_BRANCH)
+        try:
+            conv = resolve_repo(self.client, branch, ("**",), dataset=self.dataset, required=False)
+        except SourceUnavailable as exc:
+            if exc.reason != "not_found":
+                raise
+            self.tried.append(f"{repo_id} has no {CONVERT_BRANCH} branch")
+            return None
+        where = f"{repo_id}@{CONVERT_BRANCH}"
+        paths = [f.path for f in conv.files if f.path.endswith(".parquet")]
+        configs = sorted({p.split("/", 1)[0] for p in paths if "/" in p})
+        config = spec.config or ("default" if "default" in configs else configs[0] if len(configs) == 1 else None)
+        if config not in configs:
+            self._mismatch("config", spec.config, configs, where, closest(spec.config, configs)
+                           or (configs[0] if configs else None))
+            return None
+        splits = convert_splits(paths, config, repo_id)
+        wanted = splits.get(spec.split) if spec.split else [p for v in splits.values() for p in v]
+        if not wanted:
+            self._mismatch("split", spec.split, sorted(splits), f"{where} config {config!r}",
+                           closest(spec.split, splits))
+            return None
+        keep = set(wanted)
+        pins = [f"revision={CONVERT_BRANCH}"] + ([] if spec.config else [f"config={config}"]) + \
+            (["files="] if spec.files else [])
+        return dataclasses.replace(
+            conv, files=tuple(f for f in conv.files if f.path in keep), pins=tuple(pins),
+            note=f"read {CONVERT_BRANCH} {config}/{spec.split or '*'} ({len(keep)} file(s), e.g. {sorted(keep)[0]})")
+
+
+def discover(client: HttpClient, spec: SourceSpec, error: SourceUnavailable, *, dataset: str | None = None,
+             index: int | None = None) -> ResolvedRepo:
+    """The parquet files of ``spec``'s config/split when its ``files`` match nothing, found as ``datasets`` does.
+
+    Per repo (then each fallback): the card's ``configs:`` data_files at the revision, the usual layout
+    there, then ``refs/convert/parquet``. ``error`` (the no-match error) is raised, with what each step
+    found, when none works; a config or split that is not there raises its ``SourceMismatch`` instead.
+    """
+    steps = _Discovery(client, spec, dataset, index)
+    for repo_id in (spec.repo, *spec.fallback_repos):
+        one = msgspec.structs.replace(spec, repo=repo_id, fallback_repos=())
+        try:
+            base = resolve_repo(client, one, ("**",), dataset=dataset, required=False)
+        except SourceUnavailable as exc:
+            if exc.reason not in ("not_found", "gated"):
+                raise
+            continue
+        found = steps.card(base) or steps.layout(base) or steps.convert(repo_id)
+        if found is not None:
+            return found
+    looked = "; ".join(steps.tried)
+    if steps.mismatches:
+        best = steps.mismatches[0]
+        raise SourceMismatch(f"{best} (also looked: {looked})" if len(steps.tried) > 1 else str(best),
+                             key=best.key, assumed=best.assumed, found=best.found, fixes=best.fixes)
+    raise SourceUnavailable(f"{error}; looked like `datasets` does: {looked}" if looked else str(error),
+                            reason="layout")
 
 
 @dataclass
@@ -48,6 +222,13 @@ class _FileInfo:
     size: int
     metadata: pq.FileMetaData
     class_labels: dict[str, list[str]]
+
+
+def _is_media_type(typ: pa.DataType) -> bool:
+    """An HF ``Audio``/``Video`` column (``struct{bytes, path}``) or raw bytes."""
+    if pa.types.is_struct(typ):
+        return any(typ.field(i).name == "bytes" for i in range(typ.num_fields))
+    return pa.types.is_binary(typ) or pa.types.is_large_binary(typ)
 
 
 def _class_labels(schema: pa.Schema) -> dict[str, list[str]]:
@@ -74,16 +255,32 @@ class HubParquetSource:
         self.repo: ResolvedRepo | None = None
         self._files: dict[str, _FileInfo] = {}
         self.optional = set(spec.options.get("optional_columns", ()))
+        self.source_index: int | None = None  # index in the dataset's entry, for fixes (set by the probe)
 
     @property
     def bytes_read(self) -> int:
         return self.client.bytes_read
 
     # -- units -------------------------------------------------------------------------------------
+    def resolve(self) -> ResolvedRepo:
+        """The repo, commit and parquet files to read: the source's own, else found by ``discover``."""
+        try:
+            repo = resolve_repo(self.client, self.spec, default_patterns(self.spec), dataset=self.dataset)
+        except SourceMismatch:
+            raise
+        except SourceUnavailable as exc:
+            if exc.reason != "layout":
+                raise
+            repo = discover(self.client, self.spec, exc, dataset=self.dataset, index=self.source_index)
+            log.warning("%s: %s@%s matches nothing for %s; %s", self._who(), self.spec.repo,
+                        self.spec.revision or "main", list(default_patterns(self.spec)), repo.note)
+        self.repo = repo
+        return repo
+
     def units(self) -> list[Unit]:
-        self.repo = repo = resolve_repo(self.client, self.spec, default_patterns(self.spec), dataset=self.dataset)
+        repo = self.resolve()
         with ThreadPoolExecutor(min(FOOTER_THREADS, len(repo.files))) as pool:
-            infos = list(pool.map(self._footer, repo.files))
+            infos = list(pool.map(self.footer, repo.files))
         units: list[Unit] = []
         for info in infos:
             self._files[info.path] = info
@@ -101,7 +298,8 @@ class HubParquetSource:
                 first += rg.num_rows
         return units
 
-    def _footer(self, f: Any) -> _FileInfo:
+    def footer(self, f: RepoFile) -> _FileInfo:
+        """The footer of one file (its last bytes, no row data), checked for every mapped column."""
         assert self.repo is not None
         with RangeFile(self.client, self.repo.url(self.client, f.path), f.size, ctx=self.repo.ctx(self.dataset,
                        f.path), min_fetch=0) as rf:
@@ -112,18 +310,32 @@ class HubParquetSource:
                     f"{self._who()}: {self.repo.repo}@{self.repo.revision}/{f.path} is not a readable parquet file "
                     f"({exc}); change the source's `files` in the catalog entry", reason="layout") from None
             info = _FileInfo(f.path, f.size, pf.metadata, _class_labels(pf.schema_arrow))
-            self._check_columns(info, pf.schema_arrow.names)
+            self._check_columns(info, pf.schema_arrow)
         return info
 
     def _who(self) -> str:
         return f"dataset {self.dataset!r}" if self.dataset else (self.spec.repo or "hf_parquet source")
 
-    def _check_columns(self, info: _FileInfo, names: list[str]) -> None:
+    def _check_columns(self, info: _FileInfo, schema: pa.Schema) -> None:
+        """Every mapped column is there, else a ``SourceMismatch`` with the real columns and the closest one."""
         assert self.repo is not None
+        names = schema.names
         missing = missing_required(self.spec.columns, names, media_are_columns=True, optional=self.optional)
-        if missing:
-            fld, col = missing[0]
-            raise layout_error(self._who(), f"{self.repo.repo}@{self.repo.revision}/{info.path}", fld, col, names)
+        if not missing:
+            return
+        media = [f.name for f in schema if _is_media_type(f.type)]
+
+        def suggest(fld: str, col: str) -> str | None:  # media fields from media columns, text from the others
+            return closest(col, media if fld in MEDIA_FIELDS else [n for n in names if n not in media])
+
+        (fld, col), rest = missing[0], missing[1:]
+        also = ("; also missing: " + ", ".join(f"columns.{f}={c!r}" for f, c in rest)) if rest else ""
+        exc = mismatch(self.dataset, self.spec, f"columns.{fld}", col, names, index=self.source_index,
+                       suggestion=suggest(fld, col), where=f"{self.repo.repo}@{self.repo.revision}/{info.path}",
+                       also=also)
+        name, i = self.dataset or self.spec.repo, source_index(self.dataset, self.spec, self.source_index)
+        exc.fixes += tuple(f"{name}:{i}:columns.{f}={hint}" for f, c in rest if (hint := suggest(f, c)) is not None)
+        raise exc
 
     def _needed_columns(self, info: _FileInfo) -> list[str]:
         names = set(info.metadata.schema.to_arrow_schema().names)
