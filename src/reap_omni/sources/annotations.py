@@ -23,6 +23,9 @@ from reap_omni.sources.join import MEDIA_FIELDS, map_fields, member_group, parse
 from reap_omni.sources.range_file import RangeFile
 from reap_omni.sources.zip_members import read_member
 
+#: real member names shown when members and metadata do not pair
+MEMBER_EXAMPLES = 3
+
 
 @dataclass
 class Metadata:
@@ -70,11 +73,13 @@ def fetch_metadata(client: HttpClient, spec: SourceSpec, *, repo: ResolvedRepo |
     return Metadata(name, parse_metadata(name, data, spec))
 
 
-def no_match_error(who: str, archive: str, member: str, examples: list[str]) -> SourceUnavailable:
+def no_match_error(who: str, archive: str, members: str | list[str], examples: list[str]) -> SourceUnavailable:
+    """No media member pairs with a metadata row: a few real member names beside a few metadata keys."""
+    names = [members] if isinstance(members, str) else list(members)[:MEMBER_EXAMPLES]
     return SourceUnavailable(
-        f"{who}: no media member of {archive} matched the metadata (e.g. member {member!r}, metadata keys "
-        f"{examples}); change `options.member_template`/`options.member_match` of this source in the catalog entry",
-        reason="layout",
+        f"{who}: no media member of {archive} matched the metadata (members are like {names}, metadata keys "
+        f"like {examples}); change `options.member_template`/`options.member_match` of this source in the catalog "
+        "entry", reason="layout",
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from reap_omni.catalog.spec import SourceSpec
-from reap_omni.sources.annotations import Metadata, archive_candidate, fetch_metadata
+from reap_omni.sources.annotations import MEMBER_EXAMPLES, Metadata, archive_candidate, fetch_metadata
 from reap_omni.sources.base import Candidate, SourceUnavailable, Unit
 from reap_omni.sources.blobs import is_media
 from reap_omni.sources.http import HttpClient
@@ -52,7 +52,10 @@ class HubFilesSource:
                                   info={"file": f.path}))
         if not units:
             who = f"dataset {self.dataset!r}" if self.dataset else repo.repo
-            hint = f"; metadata keys look like {self.index.examples()}" if self.index else ""
+            media = [f.path for f in repo.files if match_any(f.path, patterns) and is_media(f.path)]
+            hint = f"; media files are like {media[:MEMBER_EXAMPLES]}" if media else ""
+            hint += f", metadata keys like {self.index.examples()}" if self.index and media else (
+                f"; metadata keys look like {self.index.examples()}" if self.index else "")
             raise SourceUnavailable(f"{who}: no media file of {repo.repo}@{repo.revision} matches {list(patterns)}"
                                     f"{hint}; change the source's `files` or `options.member_match`", reason="layout")
         return units

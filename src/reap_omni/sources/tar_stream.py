@@ -22,7 +22,13 @@ from typing import IO
 from urllib.parse import urljoin
 
 from reap_omni.catalog.spec import SourceSpec
-from reap_omni.sources.annotations import Metadata, archive_candidate, fetch_metadata, no_match_error
+from reap_omni.sources.annotations import (
+    MEMBER_EXAMPLES,
+    Metadata,
+    archive_candidate,
+    fetch_metadata,
+    no_match_error,
+)
 from reap_omni.sources.archive_safety import UnsafeArchive, check_member_name, max_member_bytes, member_too_big
 from reap_omni.sources.base import Candidate, SourceUnavailable, Unit
 from reap_omni.sources.blobs import is_archive, is_media, stem
@@ -136,7 +142,7 @@ class TarStreamSource:
         expects_text = inline and bool(spec.metadata or spec.options.get("metadata_format"))
         pending: dict[str, bytes] = {}
         pending_bytes = emitted = 0
-        last_media = ""
+        seen_media: list[str] = []  # the first few, for the no-match message
         try:
             for name, data in self._members(stream, shard, 0, [0]):
                 if inline and is_transcript_member(name, spec):
@@ -151,7 +157,8 @@ class TarStreamSource:
                 if not is_media(name) or not member_wanted(name, spec):
                     continue
                 self.stats["media"] += 1
-                last_media = name
+                if len(seen_media) < MEMBER_EXAMPLES:
+                    seen_media.append(name)
                 if not expects_text and inline:  # nothing to pair with: the media alone
                     emitted += 1
                     yield archive_candidate(spec, kind=self.kind, shard=shard, member=name, data=data, row=None,
@@ -174,8 +181,8 @@ class TarStreamSource:
                 raise SourceUnavailable(f"{self._who()}: {shard} is not a readable tar/tar.gz ({exc}); "
                                         "change the source's `files`/`url`", reason="layout") from None
             log.info("%s: byte-split part %s ends inside a member; stopping there", self._who(), shard)
-        if emitted == 0 and last_media:
-            raise no_match_error(self._who(), shard, last_media, index.examples())
+        if emitted == 0 and seen_media:
+            raise no_match_error(self._who(), shard, seen_media, index.examples())
 
     def _candidates(self, index: MemberIndex, shard: str, member: str, data: bytes, url: str) -> Iterator[Candidate]:
         rows = index.match(member)

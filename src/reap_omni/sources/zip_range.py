@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reap_omni.catalog.spec import SourceSpec
-from reap_omni.sources.annotations import Metadata, archive_candidate, fetch_metadata
+from reap_omni.sources.annotations import MEMBER_EXAMPLES, Metadata, archive_candidate, fetch_metadata
 from reap_omni.sources.archive_safety import max_member_bytes
 from reap_omni.sources.base import Candidate, SourceUnavailable, Unit
 from reap_omni.sources.blobs import is_media
@@ -104,9 +104,10 @@ class ZipRangeSource:
                 units.append(Unit(key=f"{name}!{member}", shard=name, index=len(units), rows=len(rows),
                                   cost_bytes=cost, info={"zip": name, "member": member}))
         if not units:
-            example = next((i.filename for z in self._zips.values() for i in z.zf.infolist() if is_media(i.filename)),
-                           None)
-            hint = (f"e.g. member {example!r} vs metadata keys {self.index.examples()}" if self.index and example
+            examples = [i.filename for z in self._zips.values() for i in z.zf.infolist() if is_media(i.filename)]
+            examples = examples[:MEMBER_EXAMPLES]
+            hint = (f"members are like {examples}, metadata keys like {self.index.examples()}"
+                    if self.index and examples else f"media members are like {examples}" if examples
                     else "no media members")
             raise SourceUnavailable(f"{self._who()}: no member of {[a[0] for a in archives]} is usable ({hint}); "
                                     "change `options.member_template`/`member_match`/`member_glob`", reason="layout")
