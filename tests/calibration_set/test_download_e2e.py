@@ -101,9 +101,9 @@ def test_source_option_points_a_source_elsewhere(hub_server, tmp_path):
 
     url = hub_server.add_file("resources/12/test-clean.tar.gz", librispeech_tar(speakers=3, chapters=2,
                                                                                  utterances=3))
-    # the Hub parquet repo is missing (404): the OpenSLR tar, moved to the fixture server, serves the rows
+    # both Hub parquet repos are missing (404): the OpenSLR tar, moved to the fixture server, serves the rows
     code = run(["download", "-d", "librispeech", "-o", str(tmp_path / "d"), "-n", "5", "--quiet",
-                "--source-option", f"librispeech:1:url={url}"])
+                "--source-option", f"librispeech:2:url={url}"])
     assert code == 0
     recs = records(tmp_path / "d")
     assert len(recs) == 5 and {r.source["kind"] for r in recs} == {"http_tar"}

@@ -31,9 +31,9 @@ from reap_omni.media.probe import probe
 #: dataset -> source kind that delivers its rows in the (primary, fallback) pass; None: no row in that pass
 ROUTES = {
     "video": {
-        "kinetics400": ("hf_parquet", "http_tar"),  # mteb parquet, then CVDF part_0.tar.gz + val.csv
+        "kinetics400": ("hf_parquet", "http_tar"),  # mteb parquet, then CVDF train path list -> part + train.csv
         "kinetics700": ("hf_parquet", "http_tar"),  # mteb parquet, then CVDF path list -> tar.gz part
-        "msrvtt": ("hf_parquet", "zip_range"),
+        "msrvtt": ("hf_parquet", "hf_tar"),  # mteb parquet, then the MSR-VTT.tar prefix + train annotations
         "vatex": ("hf_parquet", "zip_range"),  # zip in wufeim/aug_text, annotations in lmms-eval/VATEX
         "youcook2": ("hf_parquet", "zip_range"),
         "longvideobench": ("hf_tar", "hf_tar"),  # byte-split tar prefix; its only route
@@ -46,7 +46,7 @@ ROUTES = {
         "how2": ("local", "local"),
         "audioset": (None, "local"),  # no Hub copy carries video: YouTube (opt-in) or a local copy
         "vggsound": ("hf_parquet", "hf_tar"),
-        "meld": ("hf_parquet", "hf_tar"),  # mteb, then MELD.Raw.tar.gz -> test tar.gz (nested)
+        "meld": ("hf_parquet", "hf_tar"),  # mteb, then MELD.Raw.tar.gz -> train tar.gz (nested)
         "howto100m": ("local", "local"),
     },
 }

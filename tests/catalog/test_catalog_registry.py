@@ -134,7 +134,7 @@ def test_source_options_override_facts():
     assert giga.sources[3].files == ("x/*.parquet", "y/part,1.parquet")  # a JSON list keeps commas in names
     assert giga.sources[2].options["window_s"] == 30
     assert all(s.columns["text"] == "enCap[1]" for s in vatex.sources)
-    assert get_dataset("gigaspeech").sources[0].split == "test"  # the catalog itself is untouched
+    assert get_dataset("gigaspeech").sources[0].split == "train"  # the catalog itself is untouched
 
 
 @pytest.mark.parametrize("option,message", [

@@ -105,6 +105,7 @@ class _DatasetRun:
     lock: threading.Lock = field(default_factory=threading.Lock)
     messages: list[str] = field(default_factory=list)
     claimed: set[str] = field(default_factory=set)  # keys being written now (not yet in progress.keys)
+    specs: dict[str, SourceSpec] = field(default_factory=dict)  # source id -> the spec being read
 
     def claim(self, key: str) -> bool:
         """Reserve ``key`` for writing; False when a row with it exists or is being written."""
@@ -154,6 +155,8 @@ class BuildRunner:
         self._output_lock = OutputLock(options.calibration_dir, wait=options.wait_lock, err=self.err)
         self._abort = threading.Event()
         self._failure: WriteFailed | None = None
+        #: datasets whose rows (this build) came from an evaluation-split source: name -> (title, split)
+        self.eval_splits: dict[str, tuple[str, str]] = {}
 
     def __enter__(self) -> BuildRunner:
         return self
@@ -238,6 +241,9 @@ class BuildRunner:
         from reap_omni.manifest.stats import render_table
 
         print(render_table(self.stats), file=self.out)
+        line = eval_split_line(self.eval_splits)
+        if line:
+            print(line, file=self.out)
         for d in self.stats.failed:
             print(f"reap-omni: {d.name}: {d.rows}/{d.requested} rows: {d.message or 'not enough usable rows'}",
                   file=self.err)  # fmt: skip
@@ -293,6 +299,7 @@ class BuildRunner:
         dataset = run.item.dataset
         sid = source_id(spec)
         prefix = sid + "|"
+        run.specs[sid] = spec
         source: Source | None = None
         try:
             source = self.open_source(spec, dataset.name)
@@ -407,7 +414,8 @@ class BuildRunner:
         if not run.quota.reserve():
             _unlink_media(rec)
             return FULL
-        rec.source = _source_dict(dataset, cand, origin)
+        spec = run.specs.get(sid)
+        rec.source = _source_dict(dataset, cand, origin, spec)
         try:
             manifests.append(dataset.modality, rec)
         except WriteFailed as exc:
@@ -416,6 +424,8 @@ class BuildRunner:
             self._fail(exc)
             raise
         with run.lock:
+            if spec is not None and spec.eval_split:
+                self.eval_splits.setdefault(dataset.name, (dataset.title, spec.split or "test"))
             if cand.provenance.revision and "@" not in (run.stats.source or "@"):
                 run.stats.source += f"@{cand.provenance.revision[:12]}"
             run.stats.new_rows += 1
@@ -530,7 +540,8 @@ def _inside(path: str, folder: Path) -> bool:
         return False
 
 
-def _source_dict(dataset: DatasetSpec, cand: Candidate, origin: RowOrigin) -> dict[str, Any]:
+def _source_dict(dataset: DatasetSpec, cand: Candidate, origin: RowOrigin,
+                 spec: SourceSpec | None = None) -> dict[str, Any]:
     src: dict[str, Any] = {"dataset": dataset.name}
     if cand.fields.get("id") is not None:
         src["original_id"] = str(cand.fields["id"])
@@ -538,7 +549,19 @@ def _source_dict(dataset: DatasetSpec, cand: Candidate, origin: RowOrigin) -> di
     src.update({"key": origin.key, "unit": origin.unit, "source_id": origin.source_id})
     if cand.group is not None:
         src["group"] = str(cand.group)
+    if spec is not None and spec.eval_split:  # a catalog fact: the source has only a benchmark's evaluation split
+        src["eval_split"] = True
     return src
+
+
+def eval_split_line(used: dict[str, tuple[str, str]]) -> str:
+    """One summary line naming the benchmarks whose evaluation split gave rows ('' when none did)."""
+    if not used:
+        return ""
+    parts = [f"{title} {split}" for title, split in (used[k] for k in sorted(used))]
+    names = ", ".join(parts)
+    return (f"reap-omni: rows of {names} come from evaluation splits (source.eval_split in the manifest): "
+            f"do not report {' / '.join(parts)} results for a model pruned on this set")
 
 
 def _no_source_message(dataset: DatasetSpec) -> str:

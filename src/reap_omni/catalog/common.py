@@ -30,17 +30,23 @@ def hf_access_zh(repo: str, extra: str = "") -> str:
 
 def mteb(
     repo: str,
-    revision: str,
+    revision: str | None,
     columns: dict[str, str],
     *,
     split: str = "test",
+    eval_split: bool = True,
     text_template: str | None = None,
     verified: bool = True,
     note: str = "",
     **options: Any,
 ) -> SourceSpec:
-    """An mteb/* parquet repo with embedded video (and usually audio) bytes at a pinned revision."""
-    base = "Pinned mteb revision; embedded media bytes are written unchanged."
+    """An mteb/* parquet repo with embedded video (and usually audio) bytes at a pinned revision.
+
+    mteb's video repos hold one evaluation split (``test``), so ``eval_split`` defaults to True: rows are flagged
+    and the build summary warns. ``revision=None`` leaves it unpinned (the note must say why).
+    """
+    base = ("Pinned mteb revision; " if revision else "") + "embedded media bytes are written unchanged."
+    base = base[0].upper() + base[1:]
     if "label" in columns:
         base += " label may be a ClassLabel int: the reader maps it through the parquet features."
     return SourceSpec(
@@ -48,6 +54,7 @@ def mteb(
         repo=repo,
         revision=revision,
         split=split,
+        eval_split=eval_split,
         columns=columns,
         text_template=text_template,
         options=dict(options),

@@ -87,7 +87,8 @@ def _source_line(i: int, src: SourceSpec) -> str:
         where.append(f"metadata `{src.metadata}`")
     if src.adapter:
         where.append(f"importer `{src.adapter}`")
-    flags = [f for f, on in (("gated", src.gated), ("opt-in", src.opt_in), ("unverified", not src.verified)) if on]
+    flags = [f for f, on in (("gated", src.gated), ("opt-in", src.opt_in), ("unverified", not src.verified),
+                             ("eval split", src.eval_split)) if on]
     head = f"{i}. **{src.kind}**" + (f" [{', '.join(flags)}]" if flags else "") + ": " + ", ".join(where)
     parts = [head.rstrip(": ")]
     if src.columns:
@@ -149,7 +150,11 @@ def render_catalog(specs: Iterable[DatasetSpec] | None = None) -> str:
         "`--source-option NAME:INDEX:KEY=VALUE` changes any source fact (repo, revision, split, columns.text, "
         "options.path ...); `--local-path DIR` gives a local copy; `--opt-in` enables YouTube and risky mirrors. "
         "Sources marked [unverified] rest on facts not yet confirmed: when one is wrong the "
-        "error names the key to change.",
+        "error names the key to change. Sources read a training split (or dev) where the dataset has one; "
+        "[eval split] marks a source that only offers a benchmark's evaluation split (mteb's test-only repos): "
+        "its rows carry `eval_split: true` and the build summary names the benchmark, whose results on that split "
+        "should not be reported for a model pruned on the set. The split column of Route is the first default "
+        "source's.",
         "",
     ]
     groups = by_stratum(specs)

@@ -23,16 +23,32 @@ LIBRISPEECH = DatasetSpec(
         SourceSpec(
             kind="hf_parquet",
             repo="openslr/librispeech_asr",
+            revision="refs/convert/parquet",
             config="clean",
-            split="test",
-            files=("clean/test/*.parquet",),
+            split="train.100",
             columns={"audio": "audio", "text": "text", "id": "id", "group": "speaker_id"},
             text_cleaner="sentence_case",
-            note="Parquet on main since conversion commit 549a9ef; split names contain dots (train.100).",
+            note="The viewer's parquet branch: main is still the loading script (its README history ends with "
+            "'Revert Convert dataset to Parquet (#13)', 81d6da0). unitxt loads this repo with "
+            "revision='refs/convert/parquet' and data_dir='clean' (github IBM/unitxt prepare/cards/librispeech.py); "
+            "files are listed at run time: clean/train.100/ or clean/partial-train.100/ (the converter's layout for "
+            "big splits). Split names contain dots (train.100, train.360; test is the benchmark split).",
+        ),
+        SourceSpec(
+            kind="hf_parquet",
+            repo="fixie-ai/librispeech_asr",
+            config="clean",
+            split="train.100",
+            columns={"audio": "audio", "text": "text", "id": "id", "group": "speaker_id"},
+            text_cleaner="sentence_case",
+            note="Parquet copy (CC-BY-4.0 allows it): main holds clean/train.100-000NN-of-00024.parquet "
+            "(hf.co/datasets/fixie-ai/librispeech_asr, commit 0b7f906); the viewer lists config clean with "
+            "train.100 (28.5k rows), train.360, validation and test.",
         ),
         SourceSpec(
             kind="http_tar",
-            url="https://www.openslr.org/resources/12/test-clean.tar.gz",
+            url="https://www.openslr.org/resources/12/train-clean-100.tar.gz",
+            split="train.100",
             columns={"audio": "id", "text": "text", "id": "id"},
             text_cleaner="sentence_case",
             options={
@@ -40,8 +56,9 @@ LIBRISPEECH = DatasetSpec(
                 "member_template": "{id}.flac",
                 "group_pattern": r"LibriSpeech/[^/]+/(\d+)/",
             },
-            note="OpenSLR SLR12 test-clean (~346 MB) streamed; FLAC members are buffered until their chapter's "
-            "<spk>-<chapter>.trans.txt (lines 'ID TEXT') has been read.",
+            note="OpenSLR SLR12 train-clean-100 (6.3 GB; the URL librispeech_asr.py downloads) streamed as a "
+            "prefix; FLAC members are buffered until their chapter's <spk>-<chapter>.trans.txt (lines 'ID TEXT') "
+            "has been read. Members come speaker by speaker, so a prefix covers few speakers.",
         ),
     ),
 )
@@ -71,7 +88,7 @@ COMMON_VOICE = DatasetSpec(
         SourceSpec(
             kind="mdc",
             columns={"audio": "path", "text": "sentence", "group": "client_id", "lang": "locale"},
-            options={"dataset": None, "language": "en", "split": "test"},
+            options={"dataset": None, "language": "en", "split": "train"},
             gated=True,
             verified=False,
             note="Needs the datacollective package and MDC_API_KEY; downloads are whole .tar.gz archives (no per-"
@@ -79,20 +96,21 @@ COMMON_VOICE = DatasetSpec(
         ),
         local(
             "common_voice",
-            "Extracted Common Voice tarball: <lang>/{test,dev,train}.tsv (column path) + <lang>/clips/*.mp3. "
-            "Pass it with --local-path DIR.",
+            "Extracted Common Voice tarball: <lang>/{train,dev,test}.tsv (column path) + <lang>/clips/*.mp3. "
+            "Pass it with --local-path DIR (train.tsv is read; options.split=dev for another).",
             language="en",
-            split="test",
+            split="train",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="fixie-ai/common_voice_17_0",
             config="en",
-            split="test",
+            split="validation",
             columns={"audio": "audio", "text": "sentence", "group": "client_id", "lang": "locale"},
             opt_in=True,
             note="Third-party mirror kept opt-in: Common Voice is CC0 but MDC terms forbid re-hosting, so using it "
-            "may breach those terms. Config = language code.",
+            "may breach those terms. Config = language code; en has train/validation/test (viewer, 2.93M rows): "
+            "validation is read because en train is over a million rows (footers of every shard).",
         ),
     ),
 )
@@ -118,40 +136,43 @@ GIGASPEECH = DatasetSpec(
             kind="hf_parquet",
             repo="speechcolab/gigaspeech",
             config="xs",
-            split="test",
+            split="train",
             columns={"audio": "audio", "text": "text", "id": "segment_id", "group": "audio_id"},
             text_cleaner="gigaspeech",
             gated=True,
             verified=False,
-            note="Parquet split names on main are unverified (test or validation); change split, or use source #1 "
-            "(refs/pr/20).",
+            note="The Hub page header says 'Formats: parquet', but the split names on main were not seen (xs is the "
+            "10 h training subset); change split, or use source #1 (refs/pr/20).",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="speechcolab/gigaspeech",
             revision="refs/pr/20",
             config="xs",
-            split="test",
+            split="train",
             columns={"audio": "audio", "text": "text", "id": "segment_id", "group": "audio_id"},
             text_cleaner="gigaspeech",
             gated=True,
-            note="Parquet PR branch reported in SpeechColab/GigaSpeech#143.",
+            note="Parquet PR branch: SpeechColab/GigaSpeech#143 loads config xl at refs/pr/20 with columns text and "
+            "audio; the xs train file names are listed at run time.",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="fixie-ai/gigaspeech",
             config="dev",
-            split="validation",
+            split="dev",
             columns={"audio": "audio", "text": "text", "id": "segment_id", "group": "audio_id"},
             text_cleaner="gigaspeech",
-            verified=False,
-            note="Ungated mirror of a gated corpus: GigaSpeech's non-commercial terms still apply. Config 'dev' "
-            "exists; its split name is unverified (change split if the listing differs).",
+            note="Ungated mirror of a gated corpus: GigaSpeech's non-commercial terms still apply. Files are "
+            "dev/dev-0000{0..2}-of-00003.parquet, so config and split are both 'dev' (not 'validation'; "
+            "hf.co/datasets/fixie-ai/gigaspeech/tree/main/dev); segment_id, text, audio, audio_id are on its card.",
         ),
         local(
             "gigaspeech",
-            "Official decrypted release: GigaSpeech.json + audio/. Pass it with --local-path DIR.",
+            "Official decrypted release: GigaSpeech.json + audio/. Pass it with --local-path DIR (segments of the "
+            "XS training subset are read; options.subset=DEV for another).",
             text_cleaner="gigaspeech",
+            subset="XS",
         ),
     ),
 )
@@ -175,24 +196,26 @@ VOXPOPULI = DatasetSpec(
             kind="hf_tar",
             repo="facebook/voxpopuli",
             config="en",
-            split="test",
-            files=("data/en/test/test_part_0.tar.gz",),
-            metadata="data/en/asr_test.tsv",
+            split="dev",
+            files=("data/en/dev/dev_part_0.tar.gz",),
+            metadata="data/en/asr_dev.tsv",
             columns={"audio": "id", "text": "normalized_text", "id": "id", "group": "speaker_id"},
             options={"metadata_format": "tsv", "member_template": "{id}.wav", "member_match": "stem"},
-            note="Script repo read as raw files (voxpopuli.py layout). Paths use 'dev' where the HF split is "
-            "'validation'; for another language replace 'en' in files and metadata. raw_text may be empty.",
+            note="Script repo read as raw files (voxpopuli.py layout data/<lang>/<split>/<split>_part_N.tar.gz + "
+            "asr_<split>.tsv: data/en/test/ and data/<lang>/train/train_part_0.tar.gz are on the stored trees). The "
+            "dev split is read (the HF split 'validation'): asr_train.tsv of en is tens of MB for ~180k rows; set "
+            "files/metadata to the train ones for train. For another language replace 'en'. raw_text may be empty.",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="facebook/voxpopuli",
             revision="refs/convert/parquet",
             config="en",
-            split="test",
+            split="train",
             columns={"audio": "audio", "text": "normalized_text", "id": "audio_id", "group": "speaker_id"},
             options={"optional_columns": ["id", "group"]},
-            verified=False,
-            note="Auto-converted parquet (<lang>/<split>/, partial for big languages); column names unverified.",
+            note="Auto-converted parquet: the branch was renamed to <lang>/<split>/0000.parquet (commit 420d7e5; "
+            "partial-<split>/ for big splits, both listed at run time); audio_id and normalized_text are card fields.",
         ),
     ),
 )
@@ -217,29 +240,31 @@ WENETSPEECH = DatasetSpec(
         SourceSpec(
             kind="hf_tar",
             repo="wenet-e2e/wenetspeech",
-            split="TEST_NET",
-            files=("data/*TEST_NET.000000.tar*",),
-            metadata="data/cuts_TEST_NET.000000.jsonl.gz",
+            split="DEV",
+            files=("data/*DEV.000000.tar*",),
+            metadata="data/cuts_DEV.000000.jsonl.gz",
             columns={"audio": "id", "text": "text", "id": "id", "group": "recording_id"},
             options={"metadata_format": "lhotse_cuts", "member_match": "stem"},
             gated=True,
             verified=False,
-            note="Tar member naming and the cuts' text key are unverified; if the join fails, the error lists "
-            "the members; change options.member_match or columns.text. TEST_NET has minor label errors.",
+            note="No stored listing of this repo was found: the shard names (data/cuts_<SUBSET>.NNNNNN.jsonl.gz + "
+            "tar), tar member naming and the cuts' text key are unverified; if the join fails, the error lists the "
+            "members. DEV (20 h) is read, not the TEST_NET/TEST_MEETING benchmarks; set split/files/metadata for S.",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="TwinkStart/WenetSpeech",
             split="test_net",
+            eval_split=True,
             columns={"audio": "audio", "text": "text"},
-            verified=False,
-            note="Ungated third-party parquet (test_net / test_meeting); column names unverified.",
+            note="Ungated third-party parquet holding only the benchmarks test_net (24,774 rows) and test_meeting; "
+            "features include text and audio (hf.co/datasets/TwinkStart/WenetSpeech/commit/a5cfb8be).",
         ),
         local(
             "wenetspeech",
             "Official release decrypted with openssl aes-256-cbc -d -pbkdf2: WenetSpeech.json + audio/. "
-            "Pass it with --local-path DIR.",
-            subset="TEST_NET",
+            "Pass it with --local-path DIR (segments of the S training subset are read; options.subset=DEV for dev).",
+            subset="S",
         ),
     ),
 )
@@ -264,14 +289,15 @@ WAVCAPS = DatasetSpec(
         SourceSpec(
             kind="zip_range",
             repo="cvssp/WavCaps",
-            files=("Zip_files/SoundBible/*.zip",),
+            files=("Zip_files/SoundBible/SoundBible.zip",),
             metadata="json_files/SoundBible/sb_final.json",
             columns={"audio": "id", "text": "caption", "id": "id"},
             options={"metadata_format": "json", "json_items": "data", "member_template": "{id}.flac",
                      "member_match": "suffix"},
-            verified=False,
-            note="Zip file name under Zip_files/SoundBible/ and its single-volume layout are unverified; members "
-            "sit under mnt/fast/nobackup/scratch4weeks/xm00178/WavCaps/data/waveforms/SoundBible_flac/.",
+            note="One single-volume zip, Zip_files/SoundBible/SoundBible.zip (580 MB), plus sb_final.json (data[].id, "
+            "caption): hf.co/datasets/cvssp/WavCaps/tree/85a0c21e/Zip_files/SoundBible. Members {id}.flac sit under "
+            "mnt/fast/nobackup/scratch4weeks/xm00178/WavCaps/data/waveforms/SoundBible_flac/. WavCaps has no "
+            "evaluation split (it is training data).",
         ),
     ),
 )
@@ -294,24 +320,28 @@ AISHELL1 = DatasetSpec(
         SourceSpec(
             kind="hf_tar",
             repo="AISHELL/AISHELL-1",
+            split="train",
             files=("data_aishell/wav/*.tar.gz",),
             metadata="data_aishell/transcript/aishell_transcript_v0.8.txt",
             columns={"audio": "id", "text": "text", "id": "id"},
             text_cleaner="aishell",
             options={"metadata_format": "kaldi", "member_match": "stem", "nested": "*.tar.gz",
-                     "split_pattern": "/(test|dev)/", "group_pattern": r"/(S\d{4})/"},
-            verified=False,
-            note="Per-speaker tars wav/<S>.tar.gz hold wav/{train,dev,test}/<S>/<UTT>.wav; which speakers are "
-            "dev/test is found from member paths, not hard-coded. Gating unverified.",
+                     "group_pattern": r"(S\d{4})/"},
+            note="Main holds one data upload ('Upload 101 files', commit 8515aae): the transcript plus 100 "
+            "per-speaker tars data_aishell/wav/S0002.tar.gz, S0003, ... in sequence, i.e. training speakers only "
+            "(dev S0724-S0763 and test S0764+ are absent), so every member is a train utterance (<S>/<UTT>.wav). "
+            "The page shows no access form.",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="AudioLLMs/aishell_1_zh_test",
             split="test",
-            columns={"audio": "audio", "text": "text"},
+            eval_split=True,
+            columns={"audio": "context", "text": "answer"},
             text_cleaner="aishell",
-            verified=False,
-            note="Test-set parquet mirror; column names unverified.",
+            note="Test-only parquet (data/test-0000{0..2}-of-00003.parquet, 6,920 rows): the audio is column "
+            "'context' and the transcript 'answer' (with 'instruction'); no audio/text columns "
+            "(hf.co/datasets/AudioLLMs/aishell_asr_zh_test_v1/blame/main/README.md, same upload 2f70dd6).",
         ),
     ),
 )
@@ -336,11 +366,12 @@ COVOST2 = DatasetSpec(
             kind="hf_parquet",
             repo="fixie-ai/covost2",
             config="en_zh-CN",
-            split="test",
+            split="train",
             columns={"audio": "audio", "text": "sentence", "translation": "translation", "id": "id",
                      "group": "client_id"},
-            note="Configs are {src}_{tgt}: X->en (fr_en, de_en, zh-CN_en, ...) and en->X (en_de, en_zh-CN, ...). "
-            "Text is the source-language transcript; translation is kept as a field.",
+            note="Configs are {src}_{tgt}: X->en (fr_en, de_en, zh-CN_en, ...) and en->X (en_de, en_zh-CN, ...), "
+            "each with train/validation/test (hf.co/datasets/fixie-ai/covost2/blob/442a2350/README.md). Text is the "
+            "source-language transcript; translation is kept as a field.",
         ),
     ),
 )

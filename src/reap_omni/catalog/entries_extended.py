@@ -28,21 +28,26 @@ FLEURS = DatasetSpec(
         SourceSpec(
             kind="hf_parquet",
             repo="google/fleurs",
+            revision="refs/convert/parquet",
             config="en_us",
-            split="test",
+            split="train",
+            files=("en_us/train/*.parquet", "en_us/partial-train/*.parquet", "en_us/fleurs-train*.parquet"),
             columns={"audio": "audio", "text": "raw_transcription", "id": "id", "lang": "language"},
-            verified=False,
-            note="Parquet from PR #31 (parquet-data/); whether main still has fleurs.py is unverified, in which case "
-            "source #1 is used. Configs: en_us, cmn_hans_cn, ... (102) and all.",
+            note="The viewer's parquet branch, as unitxt loads it (revision='refs/convert/parquet', data_dir=<lang>; "
+            "github IBM/unitxt prepare/cards/fleurs.py). Its stored commit still has the older converter layout "
+            "en_us/fleurs-test.parquet (hf.co/datasets/google/fleurs/commit/03505e7d), so files lists both layouts "
+            "of the train split; for another language or split change config, split and files together. Configs: "
+            "en_us, cmn_hans_cn, ... (102) and all.",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="google/fleurs",
-            revision="refs/convert/parquet",
             config="en_us",
-            split="test",
+            split="train",
             columns={"audio": "audio", "text": "raw_transcription", "id": "id", "lang": "language"},
-            note="Auto-converted branch <lang>/{train,validation,test}/.",
+            verified=False,
+            note="Parquet on main from PR #31 (parquet-data/) was not found, and main's last stored commit is "
+            "'get back script' (fleurs.py restored, 4fcbd85): kept as a fallback in case main is converted.",
         ),
     ),
 )
@@ -66,20 +71,21 @@ MLS = DatasetSpec(
             kind="hf_parquet",
             repo="facebook/multilingual_librispeech",
             config="german",
-            split="test",
+            split="9_hours",
             columns={"audio": "audio", "text": "transcript", "id": "original_path", "group": "speaker_id"},
             options={"optional_columns": ["group"]},
             note="speaker_id is unverified and optional. Configs are language names (german, french, ...); splits "
-            "train, dev, test, 9_hours, 1_hours.",
+            "train, dev, test, 9_hours, 1_hours: 9_hours is the limited-supervision training subset (German train "
+            "is ~2,000 h of shards).",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="fixie-ai/multilingual_librispeech",
             config="german",
-            split="test",
+            split="dev",
             columns={"audio": "audio", "text": "transcript"},
             verified=False,
-            note="Mirror; config and column names unverified.",
+            note="Mirror; config, split and column names unverified.",
         ),
     ),
 )
@@ -105,16 +111,17 @@ PEOPLES_SPEECH = DatasetSpec(
             config="microset",
             split="train",
             columns={"audio": "audio", "text": "text", "id": "id"},
-            note="microset is 336 rows (train only); use config test for the test split. Gating unverified.",
+            note="microset is 336 rows (train only; card and viewer); config test is the benchmark split. Gating "
+            "unverified.",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="fixie-ai/peoples_speech",
             config="clean",
-            split="test",
+            split="validation",
             columns={"audio": "audio", "text": "text", "id": "id"},
             verified=False,
-            note="Mirror; config and split names unverified.",
+            note="Mirror; config and split names unverified (validation, since the clean train split is ~1.5M rows).",
         ),
     ),
 )
@@ -140,21 +147,25 @@ SPGISPEECH = DatasetSpec(
         SourceSpec(
             kind="hf_tar",
             repo="kensho/spgispeech",
-            files=("data/audio/test/test_part_0.tar.gz",),
-            metadata="data/meta/test.csv",
+            split="dev",
+            files=("data/audio/dev/dev_part_0.tar.gz",),
+            metadata="data/meta/dev.csv",
             columns={"audio": "wav_filename", "text": "transcript", "id": "wav_filename"},
             options={"metadata_format": "psv", "member_match": "suffix"},
             gated=True,
-            note="Script repo read as raw files (ESB layout): pipe-delimited CSV, wav_filename = <call_id>/<n>.wav.",
+            note="Script repo read as raw files (ESB layout: data/audio/<split>/<split>_part_N.tar.gz, dev has "
+            "3 parts, + data/meta/<split>.csv): pipe-delimited CSV, wav_filename = <call_id>/<n>.wav. dev is read, "
+            "not the test benchmark; the training subsets (s, m, l) are large.",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="hf-audio/esb-datasets-test-only-sorted",
             config="spgispeech",
             split="test",
+            eval_split=True,
             columns={"audio": "audio", "text": "text", "id": "id"},
             verified=False,
-            note="ESB test-only copy; column names unverified.",
+            note="ESB test-only copy (the ESB benchmark split); column names unverified.",
         ),
     ),
 )
@@ -179,11 +190,12 @@ TEDLIUM = DatasetSpec(
             repo="LIUM/tedlium",
             revision="refs/convert/parquet",
             config="release3",
-            split="test",
+            split="validation",
             columns={"audio": "audio", "text": "text", "id": "id", "group": "speaker_id"},
             text_cleaner="tedlium",
-            note="Script repo read from its parquet branch; noise tokens and ignore_time_segment_in_scoring rows "
-            "are removed by the tedlium cleaner.",
+            note="Script repo read from its parquet branch (release3: train, validation, test); validation (the dev "
+            "set, 507 rows) is read because train is 268k rows; noise tokens and ignore_time_segment_in_scoring "
+            "rows are removed by the tedlium cleaner.",
         ),
     ),
 )
@@ -205,26 +217,30 @@ AUDIOCAPS = DatasetSpec(
         SourceSpec(
             kind="hf_parquet",
             repo="OpenSound/AudioCaps",
-            split="test",
+            split="train",
             columns={"audio": "audio", "text": "caption"},
-            note="4.41k test rows; other column names unverified (id/group left empty if absent).",
+            note="Splits train (45.2k rows), validation (2.22k) and test (4.41k) in the viewer "
+            "(hf.co/datasets/OpenSound/AudioCaps/viewer); other column names unverified (id/group left empty).",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="jp1924/AudioCaps",
-            split="test",
+            split="validation",
             columns={"audio": "audio", "text": "caption", "id": "audiocap_id", "group": "youtube_id"},
-            verified=False,
-            note="48 kHz mirror; split name unverified.",
+            note="48 kHz mirror: audiocap_id, youtube_id, start_time, audio, caption; data/{train,validation,test}-* "
+            "(hf.co/datasets/jp1924/AudioCaps/blob/main/README.md). validation (2,230 rows) is read because its train "
+            "split is 2 TB of shards.",
         ),
         SourceSpec(
             kind="youtube",
-            url="https://raw.githubusercontent.com/cdjkim/audiocaps/master/dataset/test.csv",
+            url="https://raw.githubusercontent.com/cdjkim/audiocaps/master/dataset/train.csv",
+            split="train",
             columns={"id": "audiocap_id", "group": "youtube_id", "text": "caption", "start": "start_time"},
             options={"metadata_format": "csv", "window_s": 10},
             opt_in=True,
             verified=False,
-            note="Needs the [youtube] extra; CSV URL unverified (set url). Some ids are dead.",
+            note="Needs the [youtube] extra; dataset/train.csv is a file of github cdjkim/audiocaps (the branch name "
+            "in the URL is unverified: set url). Some ids are dead.",
         ),
     ),
 )
@@ -248,13 +264,14 @@ CLOTHO = DatasetSpec(
             repo="LakoreAI/clotho-dev-sample",
             columns={"audio": "audio", "text": "caption_1"},
             verified=False,
-            note="Unofficial parquet (~2.2 GB); split and column names unverified (set split / columns.text).",
+            note="Unofficial parquet (~2.2 GB) of the development set (Clotho's training split); split and column "
+            "names unverified (set split / columns.text).",
         ),
         local(
             "folder",
-            "Zenodo v2.1 (record 4783391): extract clotho_audio_evaluation.7z (7z cannot be streamed) and save "
-            "clotho_captions_evaluation.csv (file_name, caption_1..caption_5) as metadata.csv next to the WAVs; "
-            "pass that folder with --local-path DIR.",
+            "Zenodo v2.1 (record 4783391): extract clotho_audio_development.7z (7z cannot be streamed) and save "
+            "clotho_captions_development.csv (file_name, caption_1..caption_5) as metadata.csv next to the WAVs; "
+            "pass that folder with --local-path DIR (development is the training split, evaluation the benchmark).",
             columns={"text": "caption_1"},
         ),
     ),
@@ -286,10 +303,11 @@ ESC50 = DatasetSpec(
         SourceSpec(
             kind="hf_parquet",
             repo="mteb/esc50",
-            columns={"audio": "audio", "label": "label"},
+            split="train",
+            columns={"audio": "audio", "label": "category", "id": "filename", "group": "src_file"},
             text_template="the sound of {label}",
-            verified=False,
-            note="mteb copy; split and columns unverified.",
+            note="'Duplicate from ashraq/esc50' with the same features: the class is in category (there is no label "
+            "column), split train (hf.co/datasets/mteb/esc50/commit/31ea5347).",
         ),
     ),
 )
@@ -351,11 +369,12 @@ AISHELL3 = DatasetSpec(
             metadata="*/content.txt",
             columns={"audio": "id", "text": "text", "id": "id"},
             text_cleaner="aishell3",
+            split="train",
             options={"metadata_format": "kaldi", "member_match": "stem", "group_pattern": r"/(SSB\d{4})/",
-                     "split_pattern": "/test/"},
+                     "split_pattern": "/train/"},
             verified=False,
-            note="One tgz; the URL follows OpenSLR's pattern and the position of content.txt in the stream is "
-            "unverified (wav members are buffered until it is read).",
+            note="One tgz (train/ and test/ inside); the position of train/content.txt in the stream is unverified "
+            "(wav members are buffered until it is read).",
         ),
     ),
 )
@@ -404,12 +423,15 @@ VOXCELEB1 = DatasetSpec(
         SourceSpec(
             kind="zip_range",
             repo="ProgramComputer/voxceleb",
-            files=("**/vox1_test_wav.zip",),
-            metadata="**/vox1_meta.csv",
+            split="test",
+            eval_split=True,
+            files=("vox1_test_wav.zip",),
+            metadata="vox1_meta.csv",
             text_template="",
             options={"member_glob": "*.wav", "group_pattern": r"(id\d+)/"},
-            verified=False,
-            note="1.07 GB test zip; paths of the zip and meta CSV in the repo and mirror gating are unverified.",
+            note="vox1_test_wav.zip (1.07 GB) and vox1_meta.csv at the repo root "
+            "(hf.co/datasets/ProgramComputer/voxceleb/tree/5a1087d4): the test set (VoxCeleb1-O), since the dev "
+            "wavs are byte-split zips. Mirror gating not seen.",
         ),
     ),
 )
@@ -431,11 +453,14 @@ AUDIOSET_AUDIO = DatasetSpec(
         SourceSpec(
             kind="hf_parquet",
             repo="agkphysics/AudioSet",
-            split="test",
+            config="balanced",
+            split="train",
+            files=("data/bal_train/*.parquet",),
             columns={"audio": "audio", "label": "human_labels", "id": "video_id", "group": "video_id"},
             text_template="the sound of {label}",
-            verified=False,
-            note="17,142 eval rows; config/split names unverified (set config/split if the listing differs).",
+            note="Configs balanced and unbalanced, no default; balanced train = data/bal_train/*.parquet (18,685 "
+            "rows), test = data/eval/*.parquet (hf.co/datasets/agkphysics/AudioSet/commit/cb06767e); video_id, "
+            "audio, human_labels are card fields.",
         ),
     ),
 )
@@ -461,12 +486,13 @@ CHARADES = DatasetSpec(
             url="https://ai2-public-datasets.s3-us-west-2.amazonaws.com/charades/Charades_v1_480.zip",
             metadata="https://ai2-public-datasets.s3-us-west-2.amazonaws.com/charades/Charades.zip",
             columns={"video": "id", "text": "descriptions", "id": "id", "group": "id"},
-            options={"metadata_format": "csv", "metadata_member": "Charades/Charades_v1_test.csv",
+            split="train",
+            options={"metadata_format": "csv", "metadata_member": "Charades/Charades_v1_train.csv",
                      "member_template": "{id}.mp4", "member_match": "suffix"},
             verified=False,
-            note="13 GB zip read by range; the annotations are a member of a second zip (options.metadata_member). "
-            "The annotation CSV location and the text column (descriptions vs "
-            "script) are unverified: set metadata / columns.text. Audio presence unverified.",
+            note="13 GB zip read by range; the annotations are a member of a second zip (options.metadata_member; "
+            "the training CSV, Charades_v1_test.csv is the benchmark). The annotation CSV location and the text "
+            "column (descriptions vs script) are unverified: set metadata / columns.text. Audio presence unverified.",
         ),
     ),
 )
@@ -491,8 +517,7 @@ SSV2 = DatasetSpec(
             "13bbc49a06df3ffe41f3823cf429e2d8d685689f",
             {"video": "video", "label": "label"},
             text_template="{label}",
-            verified=False,
-            note="~5,444 rows; split name unverified. Clips have no audio (unverified): S2 only.",
+            note="~5,444 test rows (mteb SSv2 task pins this revision). Clips have no audio (unverified): S2 only.",
         ),
     ),
 )
@@ -515,14 +540,17 @@ MVBENCH = DatasetSpec(
             kind="hf_files",
             repo="OpenGVLab/MVBench",
             revision="video",
+            split="test",
+            eval_split=True,
             files=("star/Charades_segment/*",),
             metadata="json/action_sequence.json",
             columns={"video": "video", "question": "question", "options": "candidates", "answer": "answer"},
             text_template="{question} {options} Answer: {answer}",
             options={"metadata_format": "json", "metadata_revision": "main", "member_match": "suffix"},
             verified=False,
-            note="JSON on main, videos on the video branch. Gating unverified; tasks stored as frame folders are "
-            "skipped; change metadata/files to use another task.",
+            note="JSON on main, videos on the video branch: json/action_sequence.json and the branch exist, the clip "
+            "folder was not seen. MVBench is an evaluation benchmark only. Gating unverified; tasks stored as frame "
+            "folders are skipped; change metadata/files to use another task.",
         ),
     ),
 )
@@ -545,13 +573,16 @@ TVQA = DatasetSpec(
             kind="hf_files",
             repo="OpenGVLab/MVBench",
             revision="video",
+            split="test",
+            eval_split=True,
             files=("tvqa/video_fps3_hq_segment/*",),
             metadata="json/episodic_reasoning.json",
             columns={"video": "video", "question": "question", "options": "candidates", "answer": "answer"},
             text_template="{question} {options} Answer: {answer}",
             options={"metadata_format": "json", "metadata_revision": "main", "member_match": "suffix"},
             verified=False,
-            note="MVBench's episodic_reasoning clips (3 fps segments, no audio expected); gating unverified.",
+            note="MVBench's episodic_reasoning clips (3 fps segments, no audio expected): json/episodic_reasoning.json "
+            "exists, the clip folder was not seen; an evaluation benchmark only. Gating unverified.",
         ),
         local(
             "folder",
@@ -610,8 +641,8 @@ ACTIVITYNET_CAPTIONS = DatasetSpec(
             "mteb/ActivityNet_Captions_val2",
             "e87473c4832ea982bbeca1dde94bbebfa6ea6ada",
             {"video": "video", "text": "caption"},
-            verified=False,
-            note="Row count and split name unverified.",
+            note="ActivityNet Captions val2 (its evaluation split) as split test with video and caption (mteb "
+            "ActivityNetCaptions task pins this revision).",
         ),
     ),
 )
@@ -637,8 +668,8 @@ VALOR32K = DatasetSpec(
             "mteb/VALOR-32K",
             "003f74e0b5031c81bc0f3416f5d3de1153e21e16",
             {"video": "video", "audio": "audio", "text": "description"},
-            verified=False,
-            note="~3,491 rows (desc_test); split name 'test' unverified.",
+            note="~3,491 rows of desc_test as split test with video, audio, description (mteb VALOR task pins this "
+            "revision).",
         ),
     ),
 )
@@ -659,12 +690,14 @@ AVQA = DatasetSpec(
     sources=(
         mteb(
             "mteb/AVQA_val",
-            "91c54bcc1debe3a468ff705ce98ac5e34712fd77",
+            None,
             {"video": "video", "audio": "audio", "question": "question", "options": "candidates",
              "answer": "answer"},
             text_template="{question} {options} Answer: {answer}",
             verified=False,
-            note="~921 rows; split name 'test' unverified.",
+            note="~921 rows (AVQA's val set) as split test with video, audio, question, candidates, answer (card). "
+            "Revision unpinned: the sha 91c54bcc listed in DATASET_SOURCES.md was not found in mteb's task code; "
+            "pin one with --source-option avqa:0:revision=<sha>.",
         ),
     ),
 )
@@ -689,8 +722,7 @@ MUSIC_AVQA = DatasetSpec(
             "29f50ae80ad4e8c1cfdbc0148aefe6fe050833dd",
             {"video": "video", "audio": "audio", "label": "label"},
             text_template="the sound of {label}",
-            verified=False,
-            note="~1,706 rows; classification rather than QA; split name unverified.",
+            note="~1,706 test rows; classification rather than QA (mteb MUSIC-AVQA task pins this revision).",
         ),
     ),
 )
@@ -723,6 +755,8 @@ NEXTQA = DatasetSpec(
             repo="lmms-eval/NExTQA",
             fallback_repos=("lmms-lab/NExTQA",),
             config="MC",
+            split="test",
+            eval_split=True,
             files=("videos.zip",),
             metadata="MC/*.parquet",
             columns={"video": "video", "question": "question", "options": "a0,a1,a2,a3,a4", "answer": "answer",
@@ -730,7 +764,8 @@ NEXTQA = DatasetSpec(
             text_template="{question} {options} Answer: {answer}",
             options={"metadata_format": "parquet", "member_template": "{video}.mp4", "member_match": "suffix"},
             verified=False,
-            note="6.49 GB zip; annotation path and member naming unverified; audio tracks in the mp4s unverified.",
+            note="6.49 GB zip (seen); the MC annotations are the benchmark's test QA. Annotation path and member "
+            "naming unverified; audio tracks in the mp4s unverified.",
         ),
     ),
 )
@@ -756,8 +791,7 @@ VIDEOMME = DatasetSpec(
             {"video": "video", "audio": "audio", "question": "question", "options": "candidates",
              "answer": "answer"},
             text_template="{question} {options} Answer: {answer}",
-            verified=False,
-            note="~900 rows; split name unverified.",
+            note="~900 short-video test rows (mteb Video-MME task pins this revision).",
         ),
         SourceSpec(
             kind="zip_range",
@@ -765,6 +799,7 @@ VIDEOMME = DatasetSpec(
             fallback_repos=("lmms-lab/Video-MME",),
             config="videomme",
             split="test",
+            eval_split=True,
             files=("videos_chunked_01.zip",),
             metadata="videomme/test-*.parquet",
             columns={"video": "videoID", "question": "question", "options": "options", "answer": "answer",

@@ -28,18 +28,23 @@ VOXCELEB = DatasetSpec(
         SourceSpec(
             kind="zip_range",
             repo="ProgramComputer/voxceleb",
-            files=("**/vox2_test_mp4.zip",),
+            split="test",
+            eval_split=True,
+            files=("vox2_test_mp4.zip",),
             text_template="",
             options={"member_match": "suffix", "member_glob": "*.mp4", "group_pattern": r"(id\d+)/"},
             verified=False,
-            note="Test zip only (dev zips are byte-split). Whether the mp4s carry an audio track is unverified: "
-            "rows without audio fail the S3 check; gating of the mirror is unverified.",
+            note="vox2_test_mp4.zip (8.91 GB) at the repo root "
+            "(hf.co/datasets/ProgramComputer/voxceleb/tree/5a1087d4): the test set, because the dev zips are "
+            "byte-split parts that cannot be range-read. Whether the mp4s carry an audio track is unverified: rows "
+            "without audio fail the S3 check; mirror gating unverified.",
         ),
         local(
             "voxceleb",
             "Official VoxCeleb2 copy (dev/mp4/<id>/<video>/<n>.mp4); speaker id from the path. Pass it with "
-            "--local-path DIR.",
+            "--local-path DIR (the dev part is read; options.split=test for the test part).",
             text_template="",
+            split="dev",
         ),
     ),
 )
@@ -141,7 +146,8 @@ AUDIOSET = DatasetSpec(
     sources=(
         SourceSpec(
             kind="youtube",
-            url="http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/eval_segments.csv",
+            url="http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/balanced_train_segments.csv",
+            split="balanced_train",
             columns={"id": "YTID", "group": "YTID", "start": "start_seconds", "end": "end_seconds",
                      "label": "positive_labels"},
             text_template="the sound of {label}",
@@ -151,14 +157,15 @@ AUDIOSET = DatasetSpec(
                 "class_labels_indices.csv",
             },
             opt_in=True,
-            verified=False,
-            note="Needs pip install -e '.[youtube]' and --opt-in; 5-10% of ids are dead. CSV URLs are "
-            "unverified: set url and options.label_names_url if they moved.",
+            note="Needs pip install -e '.[youtube]' and --opt-in; 5-10% of ids are dead. The balanced training "
+            "segments (not eval_segments.csv, the benchmark). The CSV URLs are the ones public AudioSet downloaders "
+            "use; the file opens with '#' comment lines and its header is one of them ('# YTID, start_seconds, "
+            "end_seconds, positive_labels'), which the reader takes as the header.",
         ),
         local(
             "audioset",
-            "Local clips named <YTID>_<start>.mp4 (or <YTID>.mp4) plus eval_segments.csv and "
-            "class_labels_indices.csv. Pass them with --local-path DIR.",
+            "Local clips named <YTID>_<start>.mp4 (or <YTID>.mp4) plus a segments CSV (balanced_train_segments.csv "
+            "or eval_segments.csv, '#' comment header) and class_labels_indices.csv. Pass them with --local-path DIR.",
             columns={"label": "positive_labels"},
             text_template="the sound of {label}",
         ),
@@ -185,21 +192,26 @@ VGGSOUND = DatasetSpec(
             "a994211ca0996558ff6cbd6977b4c1749f49c889",
             {"video": "video", "audio": "audio", "label": "label"},
             text_template="the sound of {label}",
-            note="~9,888 test rows; audio present by construction.",
+            note="~9,888 test rows (mteb VGGSound tasks pin this revision, split test, label a ClassLabel); audio "
+            "present by construction. Source #1 has the training clips.",
         ),
         SourceSpec(
             kind="hf_tar",
             repo="Loie/VGGSound",
+            split="train",
             files=("vggsound_00.tar.gz",),
             metadata="vggsound.csv",
             columns={"video": "youtube_id", "label": "label", "id": "youtube_id", "group": "youtube_id",
                      "start": "start"},
             text_template="the sound of {label}",
             options={"metadata_format": "csv", "csv_header": ["youtube_id", "start", "label", "split"],
-                     "member_template": "{youtube_id}_{start:06d}.mp4", "member_match": "stem"},
+                     "member_template": "{youtube_id}_{start:06d}.mp4", "member_match": "stem",
+                     "filter": {"split": "train"}},
             verified=False,
-            note="~17 GB tar streamed as a prefix; member format and the header-less CSV columns are unverified "
-            "(set options.csv_header / options.member_template).",
+            note="vggsound.csv (7.75 MB) and vggsound_00.tar.gz (16.4 GB) are at the root "
+            "(hf.co/datasets/Loie/VGGSound/tree/main); the tar is streamed as a prefix and only rows whose CSV split "
+            "is train are kept. Member format and the header-less CSV columns are unverified (set "
+            "options.csv_header / options.member_template).",
         ),
     ),
 )
@@ -223,19 +235,22 @@ MELD = DatasetSpec(
             "6c0bf58845b1acccefc450b131c304378c1e38d5",
             {"video": "video", "audio": "audio", "label": "emotion"},
             text_template="an utterance spoken with {label} emotion",
-            note="~2,610 test rows; mteb keeps only the emotion, not the utterance text.",
+            note="~2,610 test rows (mteb MELDClassification pins this revision, label column emotion); mteb keeps "
+            "only the emotion, not the utterance text. Source #1 has the training dialogues.",
         ),
         SourceSpec(
             kind="hf_tar",
             repo="declare-lab/MELD",
+            split="train",
             files=("**/MELD.Raw.tar.gz",),
-            metadata="test_sent_emo.csv",
+            metadata="https://raw.githubusercontent.com/declare-lab/MELD/master/data/MELD/train_sent_emo.csv",
             columns={"video": "Utterance_ID", "text": "Utterance", "group": "Speaker", "id": "Utterance_ID"},
-            options={"nested": "*test*.tar.gz", "metadata_format": "csv",
+            options={"nested": "*train*.tar.gz", "metadata_format": "csv",
                      "member_template": "dia{Dialogue_ID}_utt{Utterance_ID}.mp4", "member_match": "suffix"},
             verified=False,
-            note="Nested tar (MELD.Raw.tar.gz -> test.tar.gz); member names dia{D}_utt{U}.mp4 and the CSV's place "
-            "(inside the outer tar) are unverified.",
+            note="Nested tar (MELD.Raw.tar.gz, 10.9 GB -> train.tar.gz) joined to train_sent_emo.csv from the "
+            "declare-lab/MELD GitHub repo (data/MELD/; the CSV is not a file of the Hub repo). Member names "
+            "dia{D}_utt{U}.mp4 and the position of train.tar.gz in the outer tar are unverified.",
         ),
     ),
 )

@@ -6,9 +6,11 @@ from reap_omni.catalog.common import hf_access, hf_access_zh, mteb
 from reap_omni.catalog.spec import DatasetSpec, SourceSpec
 
 _KINETICS_CVDF_NOTE = (
-    "CVDF S3 URLs follow the cvdfoundation/kinetics-dataset scripts (unverified here): if they moved, set url "
-    "(archive or path list) and metadata. Members are {youtube_id}_{time_start:06d}_{time_end:06d}.mp4; "
-    "part_120 was once a plain tar, so r|gz and r| are both tried. Audio in these mp4s is unverified."
+    "Training split: the path list and annotations/train.csv are the URLs cvdfoundation/kinetics-dataset's "
+    "downloader scripts fetch; if they moved, set url (archive or path list) and metadata. Members are "
+    "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4 (kinetics-dataset#21); part_120 was once a plain tar, so "
+    "r|gz and r| are both tried. The train CSV is read whole (a few tens of MB). Audio in these mp4s is unverified "
+    "(not needed for S2)."
 )
 
 KINETICS400 = DatasetSpec(
@@ -31,21 +33,22 @@ KINETICS400 = DatasetSpec(
             "e5b93b6eae80b8c9e9c88a381baae84d29b34fd2",
             {"video": "video", "audio": "audio", "label": "label"},
             text_template="a video of {label}",
-            note="~4,000 test rows stratified by class.",
+            note="~4,000 test rows stratified by class; mteb's Kinetics400VA task pins this revision with split "
+            "test and inputs (video, audio). Test-only: source #1 has the training split.",
         ),
         SourceSpec(
             kind="http_tar",
-            url="https://s3.amazonaws.com/kinetics/400/val/part_0.tar.gz",
-            metadata="https://s3.amazonaws.com/kinetics/400/annotations/val.csv",
+            url="https://s3.amazonaws.com/kinetics/400/train/k400_train_path.txt",
+            metadata="https://s3.amazonaws.com/kinetics/400/annotations/train.csv",
+            split="train",
             # time_start/time_end place the clip in the YouTube video; the member is already that clip, so
             # they are not a window inside it (mapping them would cut the wrong part with --max-video-seconds)
             columns={"video": "youtube_id", "label": "label", "id": "youtube_id", "group": "youtube_id"},
             text_template="a video of {label}",
-            options={"metadata_format": "csv",
+            options={"url_is_list": True, "metadata_format": "csv",
                      "member_template": "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4",
                      "member_match": "suffix", "tar_modes": ["r|gz", "r|"]},
-            verified=False,
-            note=_KINETICS_CVDF_NOTE,
+            note="242 train parts (k400_train_path.txt). " + _KINETICS_CVDF_NOTE,
         ),
     ),
 )
@@ -71,12 +74,13 @@ KINETICS700 = DatasetSpec(
             "e9f50aa09759e014b8afc16cc27ec536d4c0747f",
             {"video": "video", "audio": "audio", "label": "label"},
             text_template="a video of {label}",
-            note="~11,190 test rows.",
+            note="~11,190 test rows (mteb Kinetics700VA). Test-only: source #1 has the training split.",
         ),
         SourceSpec(
             kind="http_tar",
-            url="https://s3.amazonaws.com/kinetics/700_2020/val/k700_2020_val_path.txt",
-            metadata="https://s3.amazonaws.com/kinetics/700_2020/annotations/val.csv",
+            url="https://s3.amazonaws.com/kinetics/700_2020/train/k700_2020_train_path.txt",
+            metadata="https://s3.amazonaws.com/kinetics/700_2020/annotations/train.csv",
+            split="train",
             # time_start/time_end place the clip in the YouTube video; the member is already that clip, so
             # they are not a window inside it (mapping them would cut the wrong part with --max-video-seconds)
             columns={"video": "youtube_id", "label": "label", "id": "youtube_id", "group": "youtube_id"},
@@ -84,8 +88,8 @@ KINETICS700 = DatasetSpec(
             options={"url_is_list": True, "metadata_format": "csv",
                      "member_template": "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4",
                      "member_match": "suffix", "tar_modes": ["r|gz", "r|"]},
-            verified=False,
-            note="Path list URL is verified; the annotations URL is not. " + _KINETICS_CVDF_NOTE,
+            note="k700_2020_train_path.txt and annotations/train.csv: both in k700_2020_downloader.sh. "
+            + _KINETICS_CVDF_NOTE,
         ),
     ),
 )
@@ -110,19 +114,24 @@ MSRVTT = DatasetSpec(
             "mteb/MSR-VTT",
             "4661603cee25c1fd370e5478a2953203cf37155b",
             {"video": "video", "audio": "audio", "text": "caption"},
-            note="879 rows of the 1k-A test split (~1.2 MB each), one caption per row.",
+            note="879 rows of the 1k-A test split (~1.2 MB each), one caption per row (mteb "
+            "scripts/upload_msr_vtt_retrieval.py; card: split test only). Source #1 has the training videos.",
         ),
         SourceSpec(
-            kind="zip_range",
-            repo="wufeim/aug_text",
-            files=("**/MSRVTT.zip",),
-            metadata="**/MSRVTT_JSFUSION_test.csv",
-            columns={"video": "video_id", "text": "sentence", "id": "video_id", "group": "video_id"},
-            options={"metadata_format": "csv", "member_template": "MSRVTT/videos/all/{video_id}.mp4",
-                     "member_match": "suffix"},
+            kind="hf_tar",
+            repo="zhanjun/MSR-VTT",
+            split="train",
+            files=("MSR-VTT.tar",),
+            metadata="data/train-*.parquet",
+            columns={"video": "video_id", "text": "caption", "id": "video_id", "group": "video_id"},
+            options={"metadata_format": "parquet", "metadata_repo": "AlexZigma/msr-vtt",
+                     "member_template": "{video_id}.mp4", "member_match": "stem"},
             verified=False,
-            note="Locations of MSRVTT.zip and the JSFusion CSV inside the repo are unverified; set files/metadata "
-            "to the real paths if the listing differs.",
+            note="MSR-VTT.tar (6.73 GB, all 10k videos as MSR-VTT/all/video<N>.mp4: "
+            "hf.co/datasets/zhanjun/MSR-VTT viewer) streamed as a prefix and joined to the official train split "
+            "(6,513 videos; video_id, caption, split; hf.co/datasets/AlexZigma/msr-vtt card), so test videos are "
+            "skipped. The annotation file name under data/ and the 'video<N>' id form are not seen (set metadata / "
+            "options.member_template). wufeim/aug_text has MSRVTT.zip but no JSFusion CSV, so it is not used.",
         ),
     ),
 )
@@ -144,21 +153,24 @@ VATEX = DatasetSpec(
             "mteb/VATEX_test_1k",
             "0d2e86e6d36927f4676ee6127c4e38e3867ce0ce",
             {"video": "video", "audio": "audio", "text": "caption"},
-            verified=False,
-            note="Split name 'test' is unverified; change split if the repo lists another.",
+            note="1k test clips with video, audio and caption (mteb VATEX retrieval task pins this revision, split "
+            "test). VATEX's training clips are Kinetics-600 YouTube videos with no Hub copy.",
         ),
         SourceSpec(
             kind="zip_range",
             repo="wufeim/aug_text",
-            files=("**/vatex.zip",),
-            metadata="data/*.parquet",
+            split="test",
+            eval_split=True,
+            files=("vatex.zip",),
+            metadata="vatex_test/test-*.parquet",
             columns={"video": "videoID", "text": "enCap[0]", "id": "videoID", "group": "videoID"},
-            options={"metadata_format": "parquet", "metadata_repo": "lmms-eval/VATEX",
-                     "metadata_fallback_repos": ["lmms-lab/VATEX"], "member_template": "test/{videoID}.mp4",
-                     "member_match": "suffix"},
+            options={"metadata_format": "parquet", "metadata_repo": "lmms-lab/VATEX",
+                     "member_template": "test/{videoID}.mp4", "member_match": "suffix"},
             verified=False,
-            note="vatex.zip (6.99 GB, test/{videoID}.mp4) joined to lmms-eval/VATEX annotations (lmms-lab/VATEX "
-            "fallback); the annotation file path is unverified. lmms-lab/VATEX holds no videos.",
+            note="vatex.zip (6.99 GB, at the root of wufeim/aug_text next to vatex_public_test_english_v1.1.json) "
+            "joined to the lmms-lab/VATEX annotations: config vatex_test, data_files vatex_test/test-* with videoID "
+            "and enCap (hf.co/datasets/lmms-lab/VATEX/blob/main/README.md; there is no data/ folder). Member naming "
+            "test/{videoID}.mp4 inside the zip is unverified. lmms-lab/VATEX holds no videos.",
         ),
     ),
 )
@@ -181,21 +193,25 @@ YOUCOOK2 = DatasetSpec(
             "mteb/YouCook2_val",
             "be654b591daef1382364d563f6d3d66f61f79b35",
             {"video": "video", "audio": "audio", "text": "sentence"},
-            verified=False,
-            note="Row count and split name ('test') are unverified; change split if the repo lists 'val'.",
+            note="YouCook2's validation set (its evaluation split: test annotations are withheld), stored as split "
+            "test with video, audio, sentence (mteb YouCook2 task pins this revision).",
         ),
         SourceSpec(
             kind="zip_range",
             repo="lmms-eval/YouCook2",
             fallback_repos=("lmms-lab/YouCook2",),
+            split="val",
+            eval_split=True,
             files=("YouCookIIVideos.zip",),
             metadata="data/val-00000-of-00001.parquet",
             columns={"video": "video_path", "text": "sentence", "id": "id", "group": "youtube_id",
                      "start": "segment[0]", "end": "segment[1]"},
             options={"metadata_format": "parquet", "member_match": "suffix", "window_s": 60},
             verified=False,
-            note="7.35 GB zip read by range. Whether members are full recipe videos or pre-cut segments is "
-            "unverified: the clip is cut to segment when the video is longer. lmms-eval/* may not mirror lmms-lab/*.",
+            note="7.35 GB zip read by range with data/val-00000-of-00001.parquet (id, segment, sentence, video_path, "
+            "youtube_id; hf.co/datasets/lmms-eval/YouCook2/tree/main): the val annotations are the ones published, "
+            "which is the benchmark split. Whether members are full recipe videos or pre-cut segments is unverified: "
+            "the clip is cut to segment when the video is longer.",
         ),
     ),
 )
@@ -220,6 +236,8 @@ LONGVIDEOBENCH = DatasetSpec(
         SourceSpec(
             kind="hf_tar",
             repo="longvideobench/LongVideoBench",
+            split="validation",
+            eval_split=True,
             files=("videos.tar.part.aa",),
             metadata="validation-00000-of-00001.parquet",
             columns={"video": "video_path", "question": "question",
@@ -229,7 +247,8 @@ LONGVIDEOBENCH = DatasetSpec(
             options={"metadata_format": "parquet", "byte_split": True, "member_match": "suffix", "window_s": 60},
             gated=True,
             note="The videos.tar.part.* files are one tar split by bytes: only questions whose video is inside "
-            "the streamed prefix of part aa are used; videos are cut to a 60 s window.",
+            "the streamed prefix of part aa are used; videos are cut to a 60 s window. The validation parquet is "
+            "the benchmark's public evaluation split (test answers are withheld); there is no training split.",
         ),
     ),
 )
@@ -250,8 +269,10 @@ ACTIVITYNET_QA = DatasetSpec(
     sources=(
         SourceSpec(
             kind="zip_range",
-            repo="lmms-eval/ActivityNetQA",
-            fallback_repos=("lmms-lab/ActivityNetQA",),
+            repo="lmms-lab/ActivityNetQA",
+            fallback_repos=("lmms-eval/ActivityNetQA",),
+            split="test",
+            eval_split=True,
             files=("videos_chunked_06.zip", "videos_chunked_11.zip"),
             metadata="data/test-00000-of-00001.parquet",
             columns={"video": "video_name", "question": "question", "answer": "answer", "id": "question_id",
@@ -261,15 +282,17 @@ ACTIVITYNET_QA = DatasetSpec(
             options={"metadata_format": "parquet", "member_template": "v_{video_name}", "member_match": "stem",
                      "window_s": 60},
             verified=False,
-            note="Chunks 06 (132 MB) and 11 (76 MB) are the cheap ones. Member naming v_{video_name}.{mp4,webm,mkv} "
-            "inside the zips is unverified; gating unverified; lmms-eval/* may not mirror lmms-lab/*.",
+            note="lmms-lab/ActivityNetQA holds videos_chunked_06.zip (132 MB), _11.zip (76.3 MB) and "
+            "data/test-00000-of-00001.parquet with video_name, question_id, question, answer "
+            "(hf.co/datasets/lmms-lab/ActivityNetQA/tree/ae0a4f65); lmms-eval/ActivityNetQA was not seen (fallback). "
+            "Only the test QA is published. Member naming v_{video_name}.{mp4,webm,mkv} inside the zips is unverified.",
         ),
         mteb(
             "mteb/ActivityNet_Captions_val2",
             "e87473c4832ea982bbeca1dde94bbebfa6ea6ada",
             {"video": "video", "text": "caption"},
-            verified=False,
-            note="Substitute: ActivityNet Captions (captions, not QA) on the same videos; split name unverified.",
+            note="Substitute: ActivityNet Captions val2 (captions, not QA) on the same videos; split test with video "
+            "and caption (mteb ActivityNetCaptions task).",
         ),
     ),
 )

@@ -111,6 +111,41 @@ ROUTE_LABELS_ZH = {
 }
 _AUTOMATIC = {"hf_parquet", "hf_tar", "http_tar", "zip_range", "hf_files", "mdc"}
 
+#: split names that are a benchmark's evaluation data (a source reading one must say ``eval_split=True``)
+EVAL_SPLIT_NAMES = re.compile(r"^(test|eval)", re.IGNORECASE)
+
+
+def is_eval_split_name(split: str | None) -> bool:
+    """Whether ``split`` names evaluation data by its name alone (``test``, ``test.clean``, ``test_net``,
+    ``eval``); ``validation``/``dev`` are not, though some benchmarks report on them (``eval_split`` says so)."""
+    return bool(split) and bool(EVAL_SPLIT_NAMES.match(split.strip()))
+
+
+def source_split(src: SourceSpec) -> str | None:
+    """The split a source reads: its ``split`` field, else its importer/MDC ``options.split``/``subset``."""
+    return src.split or src.options.get("split") or src.options.get("subset") or None
+
+
+def default_sources(spec: DatasetSpec) -> list[SourceSpec]:
+    """The sources a build tries without ``--opt-in`` or ``--local-path`` (local copies and opt-in routes left out)."""
+    return [s for s in spec.sources if not s.opt_in and s.kind != "local"]
+
+
+def primary_source(spec: DatasetSpec) -> SourceSpec | None:
+    """The first source a default build tries (None when only local or opt-in routes exist)."""
+    return next(iter(default_sources(spec)), None)
+
+
+def split_label(spec: DatasetSpec, zh: bool = False) -> str:
+    """The split the primary source reads, for ``list`` and the docs: ``train.100``, ``test (eval split)``."""
+    src = primary_source(spec)
+    split = source_split(src) if src is not None else None
+    if not split:
+        return ""
+    if src is not None and src.eval_split:
+        return f"{split}（评测划分）" if zh else f"{split} (eval split)"
+    return split
+
 
 def availability(spec: DatasetSpec) -> str:
     """How a user gets rows without extra effort.
@@ -133,9 +168,14 @@ def availability(spec: DatasetSpec) -> str:
 
 
 def route(spec: DatasetSpec, zh: bool = False) -> str:
-    """Short human description of the ordered sources, e.g. "Hub parquet → zip range read"."""
+    """Short human description of the ordered sources plus the primary source's split, e.g.
+    "Hub parquet → HTTP tar stream · split train.100" (``list`` and the docs tables show it)."""
     labels = ROUTE_LABELS_ZH if zh else ROUTE_LABELS
-    return " → ".join(dict.fromkeys(labels[s.kind] for s in spec.sources))
+    text = " → ".join(dict.fromkeys(labels[s.kind] for s in spec.sources))
+    split = split_label(spec, zh)
+    if split:
+        text += f" · 划分 {split}" if zh else f" · split {split}"
+    return text
 
 
 # --- JSON view ----------------------------------------------------------------------------------------
@@ -146,6 +186,9 @@ def as_dict(spec: DatasetSpec) -> dict[str, Any]:
     data = msgspec.to_builtins(spec)
     data["route"] = route(spec)
     data["availability"] = availability(spec)
+    src = primary_source(spec)
+    data["split"] = source_split(src) if src is not None else None
+    data["eval_split"] = bool(src is not None and src.eval_split)
     return data
 
 
@@ -158,7 +201,7 @@ def as_json(specs: Iterable[DatasetSpec], indent: int = 2) -> str:
 
 _SOURCE_FIELDS = set(SourceSpec.__struct_fields__)
 _TUPLE_FIELDS = {"files", "fallback_repos"}
-_BOOL_FIELDS = {"gated", "opt_in", "verified"}
+_BOOL_FIELDS = {"gated", "opt_in", "verified", "eval_split"}
 _DICT_FIELDS = {"columns", "options", "field_cleaners"}
 
 

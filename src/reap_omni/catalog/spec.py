@@ -61,6 +61,14 @@ Kind-specific ``options`` keys used by the entries (each reader documents what i
   ``optional_columns`` (extra fields, beyond the always-optional ones, whose absence is not an error).
 
 ``column_names`` and ``extract_field`` implement the value syntax, so every reader agrees on it.
+
+Splits
+------
+A source reads a non-evaluation split (``train``, or ``validation``/``dev`` where train is huge or absent)
+whenever the dataset has one: calibrating on a benchmark's test split contaminates the pruned model's results
+on it. Where a source has nothing else (mteb's test-only repos, a test zip), ``eval_split=True`` says so as
+data and ``split`` names the split; the rows' ``source`` then carries ``eval_split: true`` and the build summary
+names the benchmark. ``registry.EVAL_SPLIT_NAMES`` lists the split names treated as evaluation splits.
 """
 
 from __future__ import annotations
@@ -115,6 +123,9 @@ class SourceSpec(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
     gated: bool = False  # needs a token and accepted terms (HF) or an API key (MDC)
     opt_in: bool = False  # never tried unless the user asks for it (licence/redistribution risk)
     verified: bool = True  # False when any fact of this source is [unverified] in the references
+    #: the source offers only a benchmark's evaluation split (mteb's test-only repos, a test zip): its manifest
+    #: rows carry ``eval_split: true`` and the build summary names the benchmark (see ``split`` for which one)
+    eval_split: bool = False
     note: str = ""  # what the user must do / why this source may fail / which option to change
 
 

@@ -25,7 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="weight of the audio-video bonus")
     p.add_argument("--beta", type=float, default=1.0, help="how much video-only salience is subtracted from S3")
     p.add_argument("--component", choices=("thinker", "talker"), default="thinker", help="which MoE to prune")
-    p.add_argument("--device", default="cpu", help="torch device for calibration, e.g. cuda:0 (default cpu)")
+    p.add_argument("--device", help="one torch device for calibration, e.g. cuda:0 (default cpu)")
+    p.add_argument("--device-map", help="spread the model over devices with accelerate: auto, balanced, "
+                   "balanced_low_0, sequential, or a JSON object / file of module name -> device")
+    p.add_argument("--max-memory", help="memory per device for --device-map, e.g. 0=20GiB,1=20GiB,cpu=60GiB")
+    p.add_argument("--offload-folder", help="with --device-map: put weights that fit nowhere else on disk here")
+    p.add_argument("--plan-only", action="store_true",
+                   help="print the memory plan (parameters and bytes per device, from config.json) and stop")
     p.add_argument("--dtype", default="auto", help="auto, bfloat16, float16 or float32")
     p.add_argument("--batch-size", type=int, default=1, help="calibration samples per forward pass")
     p.add_argument("--max-seq-len", type=int, default=4096, help="longer samples have their media shortened")
@@ -52,6 +58,7 @@ def run_prune_cmd(args: argparse.Namespace) -> int:
         ) from None
     from reap_omni.prune.inputs import InputOptions
     from reap_omni.prune.pipeline import PruneOptions, run_prune
+    from reap_omni.prune.placement import parse_device_map, parse_max_memory
 
     if args.video_fps <= 0:
         raise ReapOmniError("--video-fps must be positive")
@@ -66,7 +73,9 @@ def run_prune_cmd(args: argparse.Namespace) -> int:
         model_path=args.model_path, output_path=args.output_path, audio_data=args.audio_data,
         video_data=args.video_data, mixed_data=args.mixed_data, retention_rate=args.retention_rate,
         calibration_samples=args.calibration_samples, lam=args.lam, beta=args.beta, component=args.component,
-        device=args.device, dtype=args.dtype, batch_size=args.batch_size, max_seq_len=args.max_seq_len,
+        device=args.device, device_map=parse_device_map(args.device_map), max_memory=parse_max_memory(args.max_memory),
+        offload_folder=args.offload_folder, plan_only=args.plan_only, dtype=args.dtype, batch_size=args.batch_size,
+        max_seq_len=args.max_seq_len,
         dry_run=args.dry_run, scores_out=args.scores_out, from_scores=args.from_scores, overwrite=args.overwrite,
         inputs=InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len),
     )

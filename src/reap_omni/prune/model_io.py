@@ -78,32 +78,89 @@ def torch_dtype(name: str):
     return table[name]
 
 
-def load_for_scoring(model_path: str | Path, component: str, device: str, dtype: str):
+def load_kwargs(cfg: dict[str, Any], component: str) -> dict[str, Any]:
+    """The config overrides ``from_pretrained`` gets: the talker only when scoring the talker."""
+    return {} if cfg["model_type"] == "qwen3_omni_moe_thinker" else {"enable_audio_output": component == "talker"}
+
+
+def load_for_scoring(model_path: str | Path, component: str, device: str | None, dtype: str, *,
+                     device_map: dict[str, Any] | None = None, offload_folder: str | None = None):
     """Load the model part whose experts are scored; returns ``(root_module, full_model)``.
 
     For the thinker only the thinker weights are loaded (``enable_audio_output=False``), so the talker's
-    ~3B parameters never take memory during calibration.
+    ~3B parameters never take memory during calibration. With ``device_map`` (a resolved map, see
+    ``placement.plan_placement``) the weights load straight onto their devices through accelerate; without
+    one, the model loads on ``device`` (a single-device map when accelerate is installed).
     """
     import torch
     from transformers import Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeThinkerForConditionalGeneration
 
     cfg = read_config(model_path)
     component_text_config(cfg, component)
-    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype) or "auto"}
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError) as exc:
-        raise ReapOmniError(f"device {device!r} is not usable: {exc}") from None
-    if cfg["model_type"] == "qwen3_omni_moe_thinker":
-        model = Qwen3OmniMoeThinkerForConditionalGeneration.from_pretrained(model_path, **kwargs)
-        root = model
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype) or "auto", **load_kwargs(cfg, component)}
+    move_to = None
+    if device_map is None:
+        device = device or "cpu"
+        try:
+            torch.empty(0, device=device)
+        except (RuntimeError, AssertionError) as exc:
+            raise ReapOmniError(f"device {device!r} is not usable: {exc}") from None
+        if _has_accelerate():
+            kwargs["device_map"] = {"": device}
+        else:  # without accelerate transformers cannot load onto a device: load on the host, then move
+            move_to = device
     else:
-        model = Qwen3OmniMoeForConditionalGeneration.from_pretrained(
-            model_path, enable_audio_output=(component == "talker"), **kwargs
-        )
-        root = getattr(model, component)
-    model.to(device).eval()
+        kwargs["device_map"] = device_map
+        if offload_folder:
+            kwargs["offload_folder"] = str(offload_folder)
+    cls = (Qwen3OmniMoeThinkerForConditionalGeneration if cfg["model_type"] == "qwen3_omni_moe_thinker"
+           else Qwen3OmniMoeForConditionalGeneration)
+    model = cls.from_pretrained(model_path, **kwargs)
+    root = model if cls is Qwen3OmniMoeThinkerForConditionalGeneration else getattr(model, component)
+    if move_to is not None:
+        model.to(move_to)
+    model.eval()
     return root, model
+
+
+def _has_accelerate() -> bool:
+    try:
+        import accelerate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def execution_device(root, module):
+    """The device ``module`` computes on: its accelerate hook's execution device (the module's or an
+    ancestor's, for offloaded weights), else the device of its first parameter."""
+    import torch
+
+    names = {id(m): n for n, m in root.named_modules()}
+    name = names.get(id(module))
+    if name is not None:
+        parts = name.split(".") if name else []
+        for i in range(len(parts), -1, -1):
+            dev = _hook_device(getattr(root.get_submodule(".".join(parts[:i])), "_hf_hook", None))
+            if dev is not None:
+                return torch.device(dev if not isinstance(dev, int) else f"cuda:{dev}")
+    for p in module.parameters():
+        if p.device.type != "meta":
+            return p.device
+    return torch.device("cpu")
+
+
+def _hook_device(hook):
+    if hook is None:
+        return None
+    dev = getattr(hook, "execution_device", None)
+    if dev is not None:
+        return dev
+    for h in getattr(hook, "hooks", ()):  # accelerate's SequentialHook
+        dev = _hook_device(h)
+        if dev is not None:
+            return dev
+    return None
 
 
 @dataclass

@@ -14,8 +14,15 @@ mirrored (e.g. ``deepgemm``), experts with biases / transposed weights / expert 
 module whose ``forward`` someone else already replaced, and transformers 4.57's per-expert modules (its
 block returns the raw router logits, and softmax/top-k/renorm is redone exactly as the block does).
 
-Statistics accumulate on the device in float64, with no per-token Python loop and no host sync of their
-own. Padding tokens are excluded through the attention mask set before each forward.
+Statistics accumulate in float64 on each block's own device (the device its experts execute on, which
+under an accelerate device map may differ from layer to layer), with no per-token Python loop and no host
+sync of their own; ``stats()`` gathers them on the CPU. Padding tokens are excluded through the attention
+mask set before each forward.
+
+Under accelerate's big-model dispatch (``device_map``), every experts module's ``forward`` is accelerate's
+wrapper, which moves the inputs to the execution device and loads offloaded weights before calling the
+module's ``_old_forward``: the instrumented kernel then replaces ``_old_forward``, so it runs with the weights
+in place.
 """
 
 from __future__ import annotations
@@ -48,21 +55,25 @@ class ReapObserver:
 
     def __init__(self, blocks: list[MoeBlock]):
         self.blocks = blocks
-        dev = blocks[0].router_weight.device
-        n_layers, n_experts = len(blocks), blocks[0].num_experts
-        self._sums = torch.zeros(n_layers, n_experts, dtype=torch.float64, device=dev)
-        self._counts = torch.zeros(n_layers, n_experts, dtype=torch.int64, device=dev)
-        self._tokens = torch.zeros(n_layers, dtype=torch.int64, device=dev)
+        self.num_experts = blocks[0].num_experts
+        # per block: (sums [E] f64, counts [E] i64, tokens [] i64), created on first use on the device the
+        # block computes on (a meta router weight under disk offload tells nothing)
+        self._acc: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None] = [None] * len(blocks)
         self._mask: torch.Tensor | None = None
+        self._mask_on: dict[torch.device, torch.Tensor] = {}
         self._handles = []
-        self._patched: list[tuple[torch.nn.Module, object]] = []
+        self._patched: list[tuple] = []  # (module, attribute, our forward[, the forward it wraps])
         for slot, block in enumerate(blocks):
-            if block.fused and "forward" not in vars(block.module.experts):
-                experts = block.module.experts
-                experts.forward = forward = self._observed_experts_forward(slot, block)
-                self._patched.append((experts, forward))
-            elif block.fused:  # forward already replaced by someone else (e.g. an offloading hook): keep it
-                h = block.module.experts.register_forward_pre_hook(self._fused_hook(slot, block))
+            experts = block.module.experts if block.fused else None
+            if experts is not None and "forward" not in vars(experts):
+                experts.forward = forward = self._observed_experts_forward(slot, block, None)
+                self._patched.append((experts, "forward", forward))
+            elif experts is not None and _accelerate_wrapped(experts):
+                inner = vars(experts)["_old_forward"]
+                experts._old_forward = forward = self._observed_experts_forward(slot, block, inner)
+                self._patched.append((experts, "_old_forward", forward, inner))
+            elif experts is not None:  # forward replaced by someone else: keep it, recompute beside it
+                h = experts.register_forward_pre_hook(self._fused_hook(slot, block))
                 self._handles.append(h)
             else:
                 self._handles.append(block.module.register_forward_hook(self._modulelist_hook(slot, block)))
@@ -70,22 +81,50 @@ class ReapObserver:
     def set_attention_mask(self, attention_mask: torch.Tensor | None) -> None:
         """Tokens with mask 0 (padding) are ignored by the next forward."""
         self._mask = None if attention_mask is None else attention_mask.reshape(-1).bool()
+        self._mask_on = {}
+
+    def _mask_for(self, device: torch.device) -> torch.Tensor:
+        """The current mask on ``device``, copied there once per forward (not once per block)."""
+        mask = self._mask_on.get(device)
+        if mask is None:
+            mask = self._mask_on[device] = self._mask.to(device)
+        return mask
+
+    def _accumulators(self, slot: int, device: torch.device):
+        acc = self._acc[slot]
+        if acc is None:
+            e = self.num_experts
+            acc = (torch.zeros(e, dtype=torch.float64, device=device), torch.zeros(e, dtype=torch.int64, device=device),
+                   torch.zeros((), dtype=torch.int64, device=device))
+            self._acc[slot] = acc
+        elif acc[0].device != device:  # the block moved (not expected): keep accumulating where it computes now
+            acc = self._acc[slot] = tuple(t.to(device) for t in acc)
+        return acc
 
     def stats(self) -> StratumStats:
-        return StratumStats(self._sums.cpu().clone(), self._counts.cpu().clone(), self._tokens.cpu().clone())
+        """The statistics so far, gathered from every block's device onto the CPU."""
+        n, e = len(self.blocks), self.num_experts
+        sums = torch.zeros(n, e, dtype=torch.float64)
+        counts = torch.zeros(n, e, dtype=torch.int64)
+        tokens = torch.zeros(n, dtype=torch.int64)
+        for slot, acc in enumerate(self._acc):
+            if acc is not None:
+                sums[slot], counts[slot], tokens[slot] = (t.cpu() for t in acc)
+        return StratumStats(sums, counts, tokens)
 
     def reset(self) -> None:
-        self._sums.zero_()
-        self._counts.zero_()
-        self._tokens.zero_()
+        self._acc = [None] * len(self.blocks)
 
     def close(self) -> None:
         for h in self._handles:
             h.remove()
         self._handles.clear()
-        for experts, forward in self._patched:
-            if vars(experts).get("forward") is forward:
-                del experts.forward
+        for experts, attr, forward, *inner in self._patched:
+            if vars(experts).get(attr) is forward:
+                if inner:
+                    setattr(experts, attr, inner[0])
+                else:
+                    delattr(experts, attr)
         self._patched.clear()
 
     def __enter__(self) -> ReapObserver:
@@ -96,9 +135,9 @@ class ReapObserver:
 
     # -- fused experts: the model's own computation, instrumented ----------------------------------------
 
-    def _observed_experts_forward(self, slot: int, block: MoeBlock):
+    def _observed_experts_forward(self, slot: int, block: MoeBlock, original):
         experts = block.module.experts
-        original = type(experts).forward.__get__(experts)
+        original = original or type(experts).forward.__get__(experts)
 
         def forward(hidden_states, top_k_index, top_k_weights):
             kernel = _mirrored_kernel(experts)
@@ -121,20 +160,21 @@ class ReapObserver:
             return
         if self._mask.numel() != n_tokens:
             raise RuntimeError(f"attention mask has {self._mask.numel()} tokens, MoE block saw {n_tokens}")
-        mask = self._mask.to(f.device)
+        mask = self._mask_for(f.device)
         self._record(slot, f, expert_ids, gates, mask[token_ids], mask.sum())
 
     @torch.no_grad()
     def _record(self, slot: int, f, expert_ids, gates, valid, n_tokens) -> None:
+        sums, counts, tokens = self._accumulators(slot, f.device)
         contrib = gates.double() * torch.linalg.vector_norm(f.float(), dim=-1).double()
         if valid is None:
             hits = torch.ones_like(expert_ids, dtype=torch.int64)
         else:  # where, not a product: padding rows may hold non-finite values
             contrib = torch.where(valid, contrib, torch.zeros_like(contrib))
             hits = valid.to(torch.int64)
-        self._sums[slot].index_add_(0, expert_ids, contrib)
-        self._counts[slot].index_add_(0, expert_ids, hits)
-        self._tokens[slot] += n_tokens
+        sums.index_add_(0, expert_ids, contrib)
+        counts.index_add_(0, expert_ids, hits)
+        tokens += n_tokens
 
     # -- fallback: recompute the routed experts' outputs -------------------------------------------------
 
@@ -163,7 +203,7 @@ class ReapObserver:
         if self._mask is not None:
             if self._mask.numel() != x.shape[0]:
                 raise RuntimeError(f"attention mask has {self._mask.numel()} tokens, MoE block saw {x.shape[0]}")
-            mask = self._mask.to(x.device)
+            mask = self._mask_for(x.device)
             x, index, weights = x[mask], index[mask], weights[mask]
         n_tok, k = index.shape
         experts = index.reshape(-1)
@@ -173,6 +213,11 @@ class ReapObserver:
         counts = torch.bincount(experts, minlength=block.num_experts)
         f = block.sorted_expert_outputs(x[token_of_pair], counts)
         self._record(slot, f, sorted_experts, weights.reshape(-1)[order], None, n_tok)
+
+
+def _accelerate_wrapped(module) -> bool:
+    """True when accelerate's hook owns ``module.forward`` and calls ``module._old_forward`` inside it."""
+    return getattr(module, "_hf_hook", None) is not None and callable(vars(module).get("_old_forward"))
 
 
 # -- instrumented copies of transformers 5.x's experts kernels (integrations/moe.py) -------------------

@@ -16,6 +16,7 @@ from reap_omni.errors import ReapOmniError
 from reap_omni.prune.inputs import STRATUM_FLAGS, InputOptions, Sample, iter_batches, load_samples
 from reap_omni.prune.model_io import (
     component_text_config,
+    execution_device,
     experts_key,
     find_moe_blocks,
     load_for_scoring,
@@ -46,7 +47,11 @@ class PruneOptions:
     lam: float = 1.0
     beta: float = 1.0
     component: str = "thinker"
-    device: str = "cpu"
+    device: str | None = None  # one device (default cpu); exclusive with device_map
+    device_map: str | dict[str, Any] | None = None  # a strategy (auto, balanced, ...) or module -> device
+    max_memory: dict[Any, int] | None = None  # device -> bytes, for device_map strategies
+    offload_folder: str | None = None  # where weights that fit nowhere else go (accelerate disk offload)
+    plan_only: bool = False  # print the memory plan and stop
     dtype: str = "auto"
     batch_size: int = 1
     max_seq_len: int = 4096
@@ -77,6 +82,15 @@ def run_prune(opts: PruneOptions, log: Callable[[str], None] | None = None) -> d
         raise ReapOmniError(f"{opts.model_path}: the {opts.component} has no MoE layers: nothing to prune")
     n_exp, top_k = int(text_cfg[experts_key(text_cfg)]), int(text_cfg["num_experts_per_tok"])
     k = num_kept(opts.retention_rate, n_exp, top_k)
+    if opts.device is not None and opts.device_map is not None:
+        raise ReapOmniError("pass --device (one device) or --device-map (several), not both")
+    if opts.plan_only:
+        plan = memory_plan(opts, cfg, check_devices=False)
+        for line in plan.lines():
+            log(line)
+        return {"component": opts.component, "parameters": plan.parameters, "bytes": plan.bytes, "dtype": plan.dtype,
+                "per_device": {d: {"parameters": n, "bytes": b} for d, (n, b) in plan.per_device.items()},
+                "device_map": plan.device_map}
     _check_output(opts)
 
     if opts.from_scores:
@@ -147,6 +161,15 @@ def _write_scores(json_path: Path, scores: Scores, sel: Selection) -> None:
     save_heatmap(json_path.with_suffix(".png"), sel.affinity.numpy(), sel.kept.numpy())
 
 
+def memory_plan(opts: PruneOptions, cfg: dict[str, Any], check_devices: bool = True):
+    """Where the weights will go (parameters and bytes per device), resolved from config.json alone."""
+    from reap_omni.prune.placement import plan_placement
+
+    return plan_placement(opts.model_path, cfg, opts.component, opts.dtype, device=opts.device,
+                          device_map=opts.device_map, max_memory=opts.max_memory, offload_folder=opts.offload_folder,
+                          check_devices=check_devices)
+
+
 def calibrate(opts: PruneOptions, samples: dict[str, list[Sample]], log: Callable[[str], None]) -> Scores:
     """Run S1, S2 and S3 through the model with the REAP observer attached; one ``StratumStats`` each."""
     import torch
@@ -163,16 +186,22 @@ def calibrate(opts: PruneOptions, samples: dict[str, list[Sample]], log: Callabl
         processor = AutoProcessor.from_pretrained(opts.model_path)
     except (OSError, ValueError, TypeError) as exc:
         raise ReapOmniError(f"cannot load the processor from {opts.model_path}: {exc}") from None
-    root, _model = load_for_scoring(opts.model_path, opts.component, opts.device, opts.dtype)
+    plan = memory_plan(opts, read_config(opts.model_path))
+    for line in plan.lines():
+        log(line)
+    device_map = None if opts.device_map is None else plan.device_map
+    root, _model = load_for_scoring(opts.model_path, opts.component, opts.device, opts.dtype,
+                                    device_map=device_map, offload_folder=opts.offload_folder)
     blocks = find_moe_blocks(root)
     dtype = next(root.parameters()).dtype
+    device = execution_device(root, root.get_input_embeddings())
     strata = {}
     with ReapObserver(blocks) as obs, torch.inference_mode():
         for name in STRATA:
             obs.reset()
             n = 0
             for inputs, chunk in iter_batches(processor, samples[name], name, opts.batch_size, opts.inputs):
-                batch = {k: _to(k, v, opts.device, dtype) for k, v in inputs.items()}
+                batch = {k: _to(k, v, device, dtype) for k, v in inputs.items()}
                 obs.set_attention_mask(batch.get("attention_mask"))
                 root(**batch, use_cache=False)
                 n += len(chunk)

@@ -1,0 +1,356 @@
+"""Where the scored model's weights go: one device, or accelerate's big-model dispatch over several.
+
+``--device cuda:0`` is a single-device map. ``--device-map auto|balanced|balanced_low_0|sequential`` lets
+accelerate spread the layers over the GPUs (then CPU, then disk) within ``--max-memory``; a JSON map names
+the device of each module. The map is resolved here, before any weight is read, on an empty (meta-device)
+copy of the model built from ``config.json``: the plan printed (parameters and bytes per device) is the
+map passed to ``from_pretrained``, so weights load straight onto their devices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reap_omni.errors import ReapOmniError
+
+STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
+          "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*$")
+_OFFLOAD = ("cpu", "disk")
+
+
+def parse_size(text: str, what: str = "--max-memory") -> int:
+    """``20GiB``, ``24GB``, ``512MiB``, ``1.5TB`` or a byte count -> bytes."""
+    m = _SIZE_RE.match(str(text))
+    unit = m.group(2).lower() if m else ""
+    if not m or unit not in _UNITS:
+        raise ReapOmniError(f"{what}: cannot read size {text!r} (use e.g. 20GiB, 24GB, 512MiB)")
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+def _device_key(text: str, what: str) -> int | str:
+    key = str(text).strip().lower()
+    if key.isdigit():
+        return int(key)
+    m = re.fullmatch(r"cuda:(\d+)", key)
+    if m:
+        return int(m.group(1))
+    if key in ("cpu", "disk", "mps"):
+        return key
+    raise ReapOmniError(f"{what}: unknown device {text!r} (use a GPU index such as 0, cuda:1, cpu or disk)")
+
+
+def parse_max_memory(text: str | None) -> dict[int | str, int] | None:
+    """``0=20GiB,1=20GiB,cpu=60GiB`` -> ``{0: bytes, 1: bytes, "cpu": bytes}``."""
+    if not text:
+        return None
+    out: dict[int | str, int] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ReapOmniError(f"--max-memory: expected DEVICE=SIZE, got {part.strip()!r} (e.g. 0=20GiB,cpu=60GiB)")
+        dev, size = part.split("=", 1)
+        out[_device_key(dev, "--max-memory")] = parse_size(size)
+    if not out:
+        raise ReapOmniError("--max-memory is empty (e.g. 0=20GiB,1=20GiB,cpu=60GiB)")
+    return out
+
+
+def parse_device_map(text: str | None) -> str | dict[str, int | str] | None:
+    """A strategy name, a JSON object ``{"module.name": device, ...}``, or a path to such a JSON file."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text in STRATEGIES:
+        return text
+    raw = text
+    if not text.startswith("{"):
+        path = Path(text)
+        if not path.is_file():
+            raise ReapOmniError(
+                f"--device-map {text!r}: expected {', '.join(STRATEGIES)}, a JSON object or a JSON file"
+            )
+        try:
+            raw = path.read_text()
+        except OSError as exc:
+            raise ReapOmniError(f"--device-map: cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ReapOmniError(f"--device-map is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict) or not obj:
+        raise ReapOmniError("--device-map JSON must be a non-empty object of module name -> device")
+    return {str(k): _device_key(v, "--device-map") for k, v in obj.items()}
+
+
+def device_label(dev: int | str) -> str:
+    return f"cuda:{dev}" if isinstance(dev, int) else str(dev)
+
+
+@dataclass
+class MemoryPlan:
+    """Parameters and bytes per device, and the device map to load with (None: load without one)."""
+
+    component: str
+    dtype: str
+    parameters: int
+    bytes: int
+    per_device: dict[str, tuple[int, int]]  # device label -> (parameters, bytes), in placement order
+    device_map: dict[str, int | str] | None
+    budget: dict[str, int] = field(default_factory=dict)  # device label -> bytes allowed (given or detected)
+    execution_device: str = "cpu"
+
+    def lines(self) -> list[str]:
+        out = [f"memory plan (weights only, from config.json): {self.component} "
+               f"{self.parameters / 1e9:.2f} B parameters, {self.bytes / 1e9:.1f} GB in {self.dtype}"]
+        for dev, (n, b) in self.per_device.items():
+            cap = f" of {self.budget[dev] / 1e9:.1f} GB" if dev in self.budget else ""
+            note = f" (offloaded: computed on {self.execution_device})" if dev in _OFFLOAD and (
+                self.execution_device != dev) else ""
+            out.append(f"  {dev:<8s} {n / 1e9:7.2f} B parameters {b / 1e9:8.2f} GB{cap}{note}")
+        return out
+
+
+def _model_classes():
+    from transformers import Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeThinkerForConditionalGeneration
+
+    return Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeThinkerForConditionalGeneration
+
+
+def empty_model(model_path: str | Path, cfg: dict[str, Any], component: str, dtype):
+    """The model ``load_for_scoring`` would build, on the meta device: shapes only, no weights read."""
+    import torch
+    from transformers import AutoConfig
+
+    from reap_omni.prune.model_io import load_kwargs
+
+    full_cls, thinker_cls = _model_classes()
+    cls = thinker_cls if cfg["model_type"] == "qwen3_omni_moe_thinker" else full_cls
+    try:
+        config = AutoConfig.from_pretrained(model_path, **load_kwargs(cfg, component))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ReapOmniError(f"cannot read the model config in {model_path}: {exc}") from None
+    if dtype is None:
+        dtype = _config_dtype(config)
+    with torch.device("meta"):
+        model = cls(config)
+    model.to(dtype)
+    return model, dtype
+
+
+def _config_dtype(config):
+    import torch
+
+    for c in (config, getattr(config, "thinker_config", None)):
+        d = getattr(c, "dtype", None) if c is not None else None
+        if isinstance(d, str):
+            d = getattr(torch, d, None)
+        if isinstance(d, torch.dtype):
+            return d
+    return torch.float32
+
+
+def _tally(model, device_map: dict[str, int | str]) -> tuple[dict[str, tuple[int, int]], list[str]]:
+    """Parameters and bytes per device under ``device_map``; names of parameters it does not place."""
+    keys = sorted(device_map, key=lambda k: (k.count("."), len(k)), reverse=True)
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    missing: list[str] = []
+    seen: set[int] = set()
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in seen:  # tied weights are stored once
+            continue
+        seen.add(id(p))
+        key = next((k for k in keys if k == "" or name == k or name.startswith(k + ".")), None)
+        if key is None:
+            missing.append(name)
+            continue
+        slot = per[device_label(device_map[key])]
+        slot[0] += p.numel()
+        slot[1] += p.numel() * p.element_size()
+    return {d: (n, b) for d, (n, b) in per.items()}, missing
+
+
+def _order(labels) -> list[str]:
+    def rank(label: str):
+        if label.startswith("cuda:"):
+            return (0, int(label.split(":")[1]))
+        return (1, ("mps", "cpu", "disk").index(label) if label in ("mps", "cpu", "disk") else 9)
+
+    return sorted(labels, key=rank)
+
+
+def _top_level_names(model, depth: int = 4) -> list[str]:
+    names = [n for n, _ in model.named_modules() if n and n.count(".") < depth]
+    return names[:6]
+
+
+def _summary(budget: dict[str, int]) -> str:
+    """``2 x 24.0 GB`` (+ ``cpu 60.0 GB``): what the placement was given."""
+    gpus = [b for d, b in budget.items() if d.startswith("cuda:")]
+    parts = []
+    if gpus:
+        sizes = sorted(set(gpus))
+        parts.append(" + ".join(f"{gpus.count(s)} x {s / 1e9:.1f} GB" for s in sizes))
+    for d in ("mps", "cpu"):
+        if d in budget:
+            parts.append(f"{d} {budget[d] / 1e9:.1f} GB")
+    return " + ".join(parts) or "nothing"
+
+
+def _detected_memory() -> dict[int | str, int]:
+    """Free memory per GPU and available host RAM, as accelerate would see it."""
+    from accelerate.utils import get_max_memory
+
+    return get_max_memory(None)
+
+
+def plan_placement(
+    model_path: str | Path, cfg: dict[str, Any], component: str, dtype_name: str, *, device: str | None = None,
+    device_map: str | dict[str, int | str] | None = None, max_memory: dict[int | str, int] | None = None,
+    offload_folder: str | None = None, check_devices: bool = True,
+) -> MemoryPlan:
+    """Resolve the placement and check it fits; one-line ``ReapOmniError`` when it cannot.
+
+    ``check_devices=False`` plans for GPUs this machine does not have (``--plan-only``: sizing a target).
+    """
+    import torch
+
+    from reap_omni.prune.model_io import torch_dtype
+
+    model, dtype = empty_model(model_path, cfg, component, torch_dtype(dtype_name))
+    dtype_str = str(dtype).removeprefix("torch.")
+    total_n = total_b = 0
+    seen: set[int] = set()
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total_n += p.numel()
+            total_b += p.numel() * p.element_size()
+    need = f"needs {total_b / 1e9:.1f} GB"
+
+    if device_map is None:  # one device
+        dev = device or "cpu"
+        resolved: dict[str, int | str] = {"": dev}
+        per = {dev: (total_n, total_b)}
+        budget = _single_device_budget(dev, max_memory)
+        if dev in budget and total_b > budget[dev]:
+            raise ReapOmniError(f"{need}, {dev} has {budget[dev] / 1e9:.1f} GB: use --device-map auto over several "
+                                f"GPUs, --max-memory, or offload")
+        return MemoryPlan(component, dtype_str, total_n, total_b, per, resolved, budget, dev)
+
+    try:
+        import accelerate  # noqa: F401
+    except ImportError:
+        from reap_omni.install_hint import install_command
+
+        raise ReapOmniError(f"--device-map needs accelerate (the [prune] extra): {install_command('prune')}") from None
+    if isinstance(device_map, str):
+        with _quiet_accelerate(not check_devices):  # planning for GPUs this machine lacks: no "not available"
+            resolved, budget = _infer_map(model, device_map, max_memory)
+    else:
+        resolved = dict(device_map)
+        given = max_memory if max_memory is not None else _detected_memory()
+        budget = {device_label(k): v for k, v in given.items()}
+    unknown = [k for k in resolved if k and not _names_module(model, k)]
+    if unknown:
+        raise ReapOmniError(f"--device-map names {unknown[0]!r}, which is no module of the model; modules are "
+                            f"named like {', '.join(_top_level_names(model))}")
+    per, missing = _tally(model, resolved)
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ReapOmniError(f"--device-map gives no device for {missing[0]}{more}; map every module, e.g. with a "
+                            f"\"\" entry for the rest")
+    per = {d: per[d] for d in _order(per)}
+    if "disk" in per and not offload_folder:
+        raise ReapOmniError(f"{need}, {_summary(budget)} given: add GPUs, --max-memory, or offload "
+                            "(--offload-folder DIR puts what does not fit on disk)")
+    over = [d for d, (_n, b) in per.items() if d in budget and d != "disk" and b > budget[d]]
+    if over and not isinstance(device_map, str):
+        d = over[0]
+        raise ReapOmniError(f"--device-map puts {per[d][1] / 1e9:.1f} GB on {d}, which has {budget[d] / 1e9:.1f} GB: "
+                            "move modules elsewhere, raise --max-memory, or offload")
+    gpus = [d for d in per if d not in _OFFLOAD]
+    execution = gpus[0] if gpus else "cpu"
+    for d in gpus if check_devices else ():
+        if d.startswith("cuda:") and not _cuda_usable(int(d.split(":")[1])):
+            raise ReapOmniError(f"the placement uses {d}, but torch sees {torch.cuda.device_count()} GPU(s)")
+    return MemoryPlan(component, dtype_str, total_n, total_b, per, resolved, budget, execution)
+
+
+@contextlib.contextmanager
+def _quiet_accelerate(quiet: bool):
+    log = logging.getLogger("accelerate.utils.modeling")
+    before = log.level
+    if quiet:
+        log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
+
+
+def _names_module(model, key: str) -> bool:
+    try:
+        model.get_submodule(key)
+        return True
+    except AttributeError:
+        try:
+            model.get_parameter(key)
+            return True
+        except AttributeError:
+            return False
+
+
+def _cuda_usable(index: int) -> bool:
+    import torch
+
+    return torch.cuda.is_available() and index < torch.cuda.device_count()
+
+
+def _single_device_budget(dev: str, max_memory) -> dict[str, int]:
+    import torch
+
+    if max_memory:
+        key = _device_key(dev, "--device")
+        if key in max_memory:
+            return {dev: max_memory[key]}
+    try:
+        d = torch.device(dev)
+    except RuntimeError:
+        return {}
+    if d.type == "cuda" and torch.cuda.is_available() and (d.index or 0) < torch.cuda.device_count():
+        return {dev: int(torch.cuda.get_device_properties(d.index or 0).total_memory)}
+    if d.type == "cpu":
+        try:
+            import psutil
+        except ImportError:
+            return {}
+        return {dev: int(psutil.virtual_memory().total)}
+    return {}
+
+
+def _infer_map(model, strategy: str, max_memory) -> tuple[dict[str, int | str], dict[str, int]]:
+    """accelerate's placement for ``strategy`` (transformers' own procedure for a string ``device_map``)."""
+    from accelerate import infer_auto_device_map
+    from accelerate.utils import get_balanced_memory, get_max_memory
+
+    no_split = sorted(getattr(model, "_no_split_modules", None) or [])
+    mem = dict(max_memory) if max_memory is not None else None
+    budget_src = get_max_memory(dict(mem) if mem is not None else None)
+    if strategy == "sequential":
+        inferred = budget_src
+    else:
+        inferred = get_balanced_memory(model, max_memory=dict(mem) if mem is not None else None,
+                                       no_split_module_classes=no_split, low_zero=strategy == "balanced_low_0")
+    resolved = infer_auto_device_map(model, max_memory=inferred, no_split_module_classes=no_split)
+    budget = {device_label(k): int(v) for k, v in budget_src.items() if k != "disk"}
+    return dict(resolved), budget
