@@ -33,32 +33,52 @@ class Metadata:
     rows: list[dict[str, Any]]
 
 
-def fetch_metadata(client: HttpClient, spec: SourceSpec, *, repo: ResolvedRepo | None,
-                   listing: tuple[RepoFile, ...] = (), dataset: str | None = None) -> Metadata | None:
-    """Rows of ``spec.metadata`` when it can be fetched before the media; None if it lives in the archive."""
+@dataclass
+class MetadataFile:
+    """Where a source's annotation file is: its name (path in its repo, or the URL), URL, size if listed."""
+
+    name: str
+    url: str
+    size: int | None
+    ctx: ErrorContext
+    repo: ResolvedRepo | None = None
+
+
+def locate_metadata(client: HttpClient, spec: SourceSpec, *, repo: ResolvedRepo | None,
+                    listing: tuple[RepoFile, ...] = (), dataset: str | None = None) -> MetadataFile | None:
+    """Where ``spec.metadata`` is: a URL, a file of the repo listing, or of ``metadata_repo``/``metadata_revision``;
+    None when it is not there (then it is expected inside the archive)."""
     meta = spec.metadata
     if not meta:
         return None
     opts = spec.options
     if "://" in meta:
-        name, url, size, ctx = meta, meta, None, ErrorContext(dataset=dataset, file=meta)
-    else:
-        if opts.get("metadata_repo") or opts.get("metadata_revision"):
-            other = msgspec.structs.replace(
-                spec, repo=opts.get("metadata_repo") or spec.repo,
-                fallback_repos=tuple(opts.get("metadata_fallback_repos", ())) if opts.get("metadata_repo")
-                else spec.fallback_repos,
-                revision=opts.get("metadata_revision") or spec.revision)
-            repo = resolve_repo(client, other, (meta,), dataset=dataset)
-            listing = repo.files
-        if repo is None:
-            return None
-        found = [f for f in listing if match_any(f.path, (meta,))]
-        if not found:
-            return None
-        name, size = found[0].path, found[0].size
-        url, ctx = repo.url(client, name), repo.ctx(dataset, name)
-    member = opts.get("metadata_member")
+        return MetadataFile(meta, meta, None, ErrorContext(dataset=dataset, file=meta))
+    if opts.get("metadata_repo") or opts.get("metadata_revision"):
+        other = msgspec.structs.replace(
+            spec, repo=opts.get("metadata_repo") or spec.repo,
+            fallback_repos=tuple(opts.get("metadata_fallback_repos", ())) if opts.get("metadata_repo")
+            else spec.fallback_repos,
+            revision=opts.get("metadata_revision") or spec.revision)
+        repo = resolve_repo(client, other, (meta,), dataset=dataset)
+        listing = repo.files
+    if repo is None:
+        return None
+    found = [f for f in listing if match_any(f.path, (meta,))]
+    if not found:
+        return None
+    name = found[0].path
+    return MetadataFile(name, repo.url(client, name), found[0].size, repo.ctx(dataset, name), repo)
+
+
+def fetch_metadata(client: HttpClient, spec: SourceSpec, *, repo: ResolvedRepo | None,
+                   listing: tuple[RepoFile, ...] = (), dataset: str | None = None) -> Metadata | None:
+    """Rows of ``spec.metadata`` when it can be fetched before the media; None if it lives in the archive."""
+    where = locate_metadata(client, spec, repo=repo, listing=listing, dataset=dataset)
+    if where is None:
+        return None
+    name, url, size, ctx = where.name, where.url, where.size, where.ctx
+    member = spec.options.get("metadata_member")
     if member and name.lower().endswith(".zip"):  # annotations packed in a zip: read just that member
         with RangeFile(client, url, size, ctx=ctx) as rf, zipfile.ZipFile(rf) as zf:
             try:

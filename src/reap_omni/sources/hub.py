@@ -82,7 +82,9 @@ def match_any(path: str, patterns: tuple[str, ...] | list[str]) -> bool:
 def resolve_sha(client: HttpClient, repo: str, revision: str, dataset: str | None = None) -> str:
     """The commit sha ``revision`` of ``repo`` points at."""
     ctx = ErrorContext(dataset=dataset, repo=repo, revision=revision)
-    info = client.get_json(client.api_url(repo, "revision", quote(revision, safe="")), ctx=ctx)
+    # expand=sha: only the commit, not the repo's whole file list (huggingface_hub's dataset_info(expand=...))
+    info = client.get_json(client.api_url(repo, "revision", quote(revision, safe="")), ctx=ctx,
+                           params={"expand": "sha"})
     sha = info.get("sha") if isinstance(info, dict) else None
     if not sha:
         raise SourceUnavailable(f"{ctx.label()}: {client.endpoint} gave no commit for {repo}@{revision}",

@@ -43,7 +43,7 @@ from reap_omni.sources.base import (
     source_index,
 )
 from reap_omni.sources.blobs import media_name
-from reap_omni.sources.http import HttpClient
+from reap_omni.sources.http import ErrorContext, HttpClient
 from reap_omni.sources.hub import (
     RepoFile,
     ResolvedRepo,
@@ -60,6 +60,7 @@ from reap_omni.sources.range_file import RangeFile
 log = logging.getLogger(__name__)
 
 FOOTER_THREADS = 8
+FOOTER_TAIL = 64 * 1024  # bytes read from a file's end for its footer (pyarrow's default footer read size)
 CONVERT_BRANCH = "refs/convert/parquet"
 _SHARD_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")
 
@@ -98,6 +99,34 @@ def convert_splits(paths: list[str], config: str, repo: str) -> dict[str, list[s
             continue
         out.setdefault(split, []).append(path)
     return out
+
+
+def read_footer(client: HttpClient, url: str, size: int | None, *, ctx: ErrorContext | None = None, name: str = "",
+                tail: int = FOOTER_TAIL) -> pq.ParquetFile:
+    """A parquet file's metadata from its last bytes only: one Range request of ``tail`` bytes (pyarrow's own
+    footer read size), plus one for the rest of a longer footer. ``tail=8`` reads exactly the footer."""
+    size = size if size is not None else client.head_size(url, ctx=ctx)
+    where = name or url
+
+    def bad(why: str) -> SourceUnavailable:
+        return SourceUnavailable(f"{where} is not a readable parquet file ({why}); change the source's `files` in "
+                                 "the catalog entry", reason="layout")
+
+    if not size or size < 12:
+        raise bad(f"{size or 0} bytes")
+    start = max(0, size - max(8, tail))
+    data = client.get_bytes(url, start, size, ctx=ctx)
+    if len(data) < 8 or data[-4:] != b"PAR1":
+        raise bad("no PAR1 footer")
+    length = int.from_bytes(data[-8:-4], "little")
+    if length + 12 > size:
+        raise bad(f"footer of {length} bytes in a {size}-byte file")
+    if length + 8 > len(data):
+        data = client.get_bytes(url, size - 8 - length, start, ctx=ctx) + data
+    try:
+        return pq.ParquetFile(pa.BufferReader(b"PAR1" + data[-8 - length:]))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise bad(str(exc)) from None
 
 
 class _Discovery:
@@ -298,19 +327,14 @@ class HubParquetSource:
                 first += rg.num_rows
         return units
 
-    def footer(self, f: RepoFile) -> _FileInfo:
-        """The footer of one file (its last bytes, no row data), checked for every mapped column."""
+    def footer(self, f: RepoFile, *, tail: int = FOOTER_TAIL) -> _FileInfo:
+        """The footer of one file (``read_footer``: no row data), checked for every mapped column."""
         assert self.repo is not None
-        with RangeFile(self.client, self.repo.url(self.client, f.path), f.size, ctx=self.repo.ctx(self.dataset,
-                       f.path), min_fetch=0) as rf:
-            try:
-                pf = pq.ParquetFile(rf)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise SourceUnavailable(
-                    f"{self._who()}: {self.repo.repo}@{self.repo.revision}/{f.path} is not a readable parquet file "
-                    f"({exc}); change the source's `files` in the catalog entry", reason="layout") from None
-            info = _FileInfo(f.path, f.size, pf.metadata, _class_labels(pf.schema_arrow))
-            self._check_columns(info, pf.schema_arrow)
+        url, ctx = self.repo.url(self.client, f.path), self.repo.ctx(self.dataset, f.path)
+        pf = read_footer(self.client, url, f.size, ctx=ctx, tail=tail,
+                         name=f"{self._who()}: {self.repo.repo}@{self.repo.revision}/{f.path}")
+        info = _FileInfo(f.path, f.size, pf.metadata, _class_labels(pf.schema_arrow))
+        self._check_columns(info, pf.schema_arrow)
         return info
 
     def _who(self) -> str:
