@@ -3,7 +3,9 @@
 Parts (each prints its figures, the baseline and whether the targets hold):
 
 1. parquet: the real engine (``BuildOptions`` + ``BuildRunner``, what ``reap-omni download`` runs) builds
-   100 rows of ``librispeech`` from a fixture ``openslr/librispeech_asr``: 10 shards x 1,000 rows, row groups
+   100 rows of ``librispeech`` from a fixture ``openslr/librispeech_asr``, served where the catalog's first
+   source reads (its revision and ``<config>/<split>/``, today ``refs/convert/parquet`` ``clean/train.100/``):
+   10 shards x 1,000 rows, row groups
    of 100 rows (as the Hub's conversion writes audio), columns file/audio/text/speaker_id/chapter_id/id,
    16 kHz FLAC whose durations vary by speaker (about 2-15 s), 30-70 utterances per speaker, rows in
    speaker order. Media and manifest go to a temp dir. Floor = compressed bytes of the needed columns of the
@@ -141,16 +143,21 @@ def row_group_floor(files: dict[str, Path], spec: SourceSpec, rows: set[tuple[st
 def bench_parquet(server: HubServer, cache: Path, spread: int | None, seed: int, workers: int,
                   rows_wanted: int = 100) -> bool:
     t0 = time.perf_counter()
-    files, facts = librispeech_split(cache)
-    server.add_repo(REPO, {p: str(f) for p, f in files.items()})
+    cached, facts = librispeech_split(cache)
+    dataset = get_dataset("librispeech")
+    spec = dataset.sources[0]
+    assert spec.kind == "hf_parquet" and spec.repo == REPO
+    # served where the catalog's first source reads (config/split folder at its revision: the parquet branch's
+    # clean/train.100/); the cached shards are the same bytes whatever the folder is called
+    revision, folder = spec.revision or "main", f"{spec.config}/{spec.split}"
+    files = {p.replace("clean/test/", f"{folder}/"): f for p, f in cached.items() if p.endswith(".parquet")}
+    server.add_repo(REPO, {"README.md": card([(spec.config, spec.split, f"{folder}/*.parquet")]),
+                           **{p: str(f) for p, f in files.items()}}, revision=revision)
     split_bytes = sum(f.stat().st_size for p, f in files.items() if p.endswith(".parquet"))
     print(f"\n[parquet] fixture {REPO}: {SHARDS} shards x {ROWS_PER_SHARD:,} rows, row groups of {ROW_GROUP}, "
           f"{fmt(split_bytes)}; {facts['speakers']} speakers, utterances {facts['min_seconds']:.1f}-"
           f"{facts['max_seconds']:.1f} s (mean {facts['mean_seconds']:.1f} s), 16 kHz FLAC "
           f"(ready in {time.perf_counter() - t0:.1f}s)")
-    dataset = get_dataset("librispeech")
-    spec = dataset.sources[0]
-    assert spec.kind == "hf_parquet" and spec.repo == REPO
     dataset = msgspec.structs.replace(dataset, sources=(spec,))  # no fallback to the OpenSLR tar
     with tempfile.TemporaryDirectory(prefix="reap-omni-bench-") as tmp:
         opts = BuildOptions(output=Path(tmp) / "out", samples=rows_wanted, seed=seed, spread=spread,
@@ -182,7 +189,7 @@ def bench_parquet(server: HubServer, cache: Path, spread: int | None, seed: int,
     first_rows = None
     for path in sorted(p for p in files if p.endswith(".parquet")):
         buf = io.BytesIO()
-        with requests.get(server.resolve_url(REPO, path), stream=True, timeout=60) as r:
+        with requests.get(server.resolve_url(REPO, path, revision), stream=True, timeout=60) as r:
             r.raise_for_status()
             for chunk in r.iter_content(1 << 20):
                 if first_rows is None:  # only the first shard is kept: its first rows are the sample
