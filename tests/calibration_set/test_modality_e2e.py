@@ -76,8 +76,10 @@ def lrs2_copy(root: Path) -> None:
 
 def lrs3_copy(root: Path) -> None:
     for v, yt in enumerate(("0Fi83BHQsMA", "0akiEFwtkyA", "1BHOflzxPjI")):
-        _put(root, f"test/{yt}/00002.mp4", clip(seed=v))
-        _put(root, f"test/{yt}/00002.txt", f"Text:  TALK NUMBER {v}\nConf:  3\n")
+        _put(root, f"trainval/{yt}/00002.mp4", clip(seed=v))  # the catalog reads pretrain + trainval
+        _put(root, f"trainval/{yt}/00002.txt", f"Text:  TALK NUMBER {v}\nConf:  3\n")
+    _put(root, "test/0Fi83BHQsMA/00009.mp4", clip(seed=9))  # the benchmark part: never read
+    _put(root, "test/0Fi83BHQsMA/00009.txt", "Text:  A TEST SENTENCE\nConf:  3\n")
 
 
 def how2_copy(root: Path) -> None:

@@ -96,7 +96,9 @@ LRS3 = DatasetSpec(
     sources=(
         local(
             "lrs3",
-            "Layout {pretrain,trainval,test}/<youtube_id>/<NNNNN>.mp4 + .txt.",
+            "Layout {pretrain,trainval,test}/<youtube_id>/<NNNNN>.mp4 + .txt; the training parts are read "
+            "(options.split=test for the benchmark part).",
+            split="pretrain,trainval",
         ),
     ),
 )
