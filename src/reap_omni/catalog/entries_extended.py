@@ -165,7 +165,8 @@ SPGISPEECH = DatasetSpec(
             eval_split=True,
             columns={"audio": "audio", "text": "text", "id": "id"},
             verified=False,
-            note="ESB test-only copy (the ESB benchmark split); column names unverified.",
+            note="ESB test-only copy (the ESB benchmark split): spgispeech/test-000NN-of-00038.parquet "
+            "(hf.co/datasets/hf-audio/esb-datasets-test-only-sorted); column names unverified.",
         ),
     ),
 )
@@ -262,10 +263,12 @@ CLOTHO = DatasetSpec(
         SourceSpec(
             kind="hf_parquet",
             repo="LakoreAI/clotho-dev-sample",
+            split="train",
             columns={"audio": "audio", "text": "caption_1"},
             verified=False,
-            note="Unofficial parquet (~2.2 GB) of the development set (Clotho's training split); split and column "
-            "names unverified (set split / columns.text).",
+            note="Unofficial parquet (2.18 GB): data/train-0000{0..3}-of-00004.parquet and data/test-00000-of-00001"
+            ".parquet (hf.co/datasets/LakoreAI/clotho-dev-sample/tree/main/data); train is read (with no split both "
+            "would be). Column names unverified (set columns.text).",
         ),
         local(
             "folder",
@@ -332,8 +335,10 @@ MUSICCAPS = DatasetSpec(
             repo="mahendra0203/musiccaps_processed_full",
             split="train",
             columns={"audio": "audio", "text": "caption", "id": "youtube_id", "group": "youtube_id"},
-            verified=False,
-            note="Community audio mirror (5,355 rows); split name unverified. The official release has no audio.",
+            note="Community audio mirror: one train split of 5,355 rows with audio, caption, youtube_id, start_time, "
+            "end_time, aspect_list (hf.co/datasets/mahendra0203/musiccaps_processed_full/blame/main/README.md). The "
+            "official release has no audio. MusicCaps as a whole is often used as an evaluation set "
+            "(is_audioset_eval marks AudioSet's eval clips).",
         ),
         SourceSpec(
             kind="youtube",
@@ -341,9 +346,8 @@ MUSICCAPS = DatasetSpec(
             columns={"id": "ytid", "group": "ytid", "text": "caption", "start": "start_s", "end": "end_s"},
             options={"metadata_format": "csv"},
             opt_in=True,
-            verified=False,
-            note="Needs the [youtube] extra and --opt-in; the CSV file name in google/MusicCaps is unverified (set "
-            "url, or metadata to a local copy of the CSV).",
+            note="Needs the [youtube] extra and --opt-in; musiccaps-public.csv (2.94 MB) is the one file of "
+            "google/MusicCaps main (hf.co/datasets/google/MusicCaps/tree/340b64e0).",
         ),
     ),
 )
