@@ -1,4 +1,5 @@
-"""Catalog commands: ``list`` (what can be fetched, and how) and ``catalog-docs`` (regenerate/check docs)."""
+"""Catalog commands: ``list`` (what can be fetched, and how), ``catalog-docs`` (regenerate/check docs) and
+``probe`` (check each source's facts against the live Hub and hosts, cheaply)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from reap_omni.catalog import docs
 from reap_omni.catalog.registry import (
     MODALITY_CHOICES,
     all_datasets,
+    apply_source_options,
     as_json,
     availability,
     by_stratum,
@@ -104,6 +106,31 @@ def cmd_catalog_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from reap_omni.sources import probe  # deferred: list and catalog-docs need no HTTP stack
+
+    if args.names and args.all_sets:
+        raise ReapOmniError("probe: name datasets or pass --all, not both")
+    if args.names:
+        specs = select(args.names)
+    else:
+        specs = select(None, include_extended=args.all_sets, recommended_only=not args.all_sets)
+        if not args.all_sets and not args.json:
+            print("probing the quickstart mix (name datasets, or --all for every one)", file=sys.stderr)
+    specs = apply_source_options(specs, args.source_option)
+    if args.demo:
+        from reap_omni.calibration_set.demo import demo_hub
+
+        with demo_hub(specs, 4 * len(specs)) as served:
+            if not args.json:
+                print(f"demo mode: fixture repos for {len(served)} of {len(specs)} dataset(s) on "
+                      f"{__import__('os').environ['HF_ENDPOINT']}", file=sys.stderr)
+            results = probe.report(probe.probe_datasets(served, token=args.token), sys.stdout, as_json=args.json)
+    else:
+        results = probe.report(probe.probe_datasets(specs, token=args.token), sys.stdout, as_json=args.json)
+    return 1 if probe.failing_datasets(results) else 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list the datasets the toolkit knows and how each is obtained",
                        description="List catalog datasets per stratum (S1 audio, S2 video, S3 mixed).")
@@ -114,3 +141,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true", help="only check; exit 1 when a file is stale")
     p.add_argument("--root", help="repository root holding the docs (default: this checkout)")
     p.set_defaults(func=cmd_catalog_docs)
+    p = sub.add_parser(
+        "probe", help="check each source of datasets against the live Hub and hosts (no row data, <= 1 MB each)",
+        description="Check every source of the named datasets (default: the quickstart mix) against the Hub "
+        "(HF_ENDPOINT) and HTTP hosts: repo, gating, revision, files, parquet footers, archive sizes, metadata "
+        "keys. One row per source with the --source-option that fixes it when the probe can tell. Exit 1 when "
+        "a dataset has no working source.")
+    p.add_argument("names", nargs="*", metavar="DATASET", help="datasets to probe (names or aliases)")
+    p.add_argument("--all", dest="all_sets", action="store_true", help="every dataset, the extended set included")
+    p.add_argument("--json", action="store_true",
+                   help='a JSON list of {"dataset", "source", "kind", "ok", "problems", "fix", "bytes", ...}')
+    p.add_argument("--token", help="Hugging Face token for gated datasets (default: HF_TOKEN or `hf auth login`)")
+    p.add_argument("--source-option", action="append", default=[], metavar="DATASET[:I]:KEY=VALUE",
+                   help="override a catalog fact before probing (try a fix the probe suggested)")
+    p.add_argument("--demo", action="store_true",
+                   help="offline: probe generated fixture repos on 127.0.0.1 instead (as quickstart --demo)")
+    p.set_defaults(func=cmd_probe)

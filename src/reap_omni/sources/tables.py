@@ -10,6 +10,8 @@ import csv
 import io
 import json
 import posixpath
+import re
+import zlib
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -42,6 +44,39 @@ def parse_table(name: str, data: bytes, *, delimiter: str | None = None) -> list
             delimiter = "\t" if lower.endswith(".tsv") or "\t" in first else ("|" if "|" in first else ",")
         return list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
     raise ValueError(f"unsupported annotation file type: {name}")
+
+
+_JSON_KEY = re.compile(r'"((?:[^"\\\n]|\\.){1,200})"\s*:')
+
+
+def head_text(name: str, head: bytes) -> str:
+    """The first bytes of an annotation file as text; a gzip prefix is inflated as far as it goes."""
+    if name.lower().endswith(".gz") or head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head)
+        except zlib.error:
+            return ""
+    return head.decode("utf-8-sig", errors="replace")
+
+
+def peek_columns(name: str, text: str, *, delimiter: str | None = None) -> list[str]:
+    """Column names at the start of an annotation file, without parsing it all.
+
+    csv/tsv/psv/txt: the header line (AudioSet's is the last of its leading ``#`` comment lines); json/jsonl:
+    the object keys in order of appearance. ``text`` may be cut anywhere (a prefix of the file).
+    """
+    lower = name.lower().removesuffix(".gz")
+    if lower.endswith((".json", ".jsonl")):
+        return list(dict.fromkeys(m.group(1) for m in _JSON_KEY.finditer(text)))
+    lines = text.splitlines()
+    comments = 0
+    while comments < len(lines) and lines[comments].startswith("#"):
+        comments += 1
+    header = lines[comments - 1].lstrip("#") if comments else (lines[0] if lines else "")
+    if delimiter is None:
+        delimiter = "\t" if lower.endswith(".tsv") or "\t" in header else ("|" if "|" in header else ",")
+    row = next(csv.reader([header], delimiter=delimiter), [])
+    return [c.strip() for c in row if c.strip()]
 
 
 def member_key(name: str, how: str = "stem") -> str:

@@ -62,22 +62,24 @@ class ZipRangeSource:
     def _who(self) -> str:
         return f"dataset {self.dataset!r}" if self.dataset else (self.spec.repo or self.spec.url or "zip source")
 
-    def _archives(self) -> list[tuple[str, str, int | None]]:
-        """(name, url, size) of each zip."""
+    def archives(self, *, metadata: bool = True) -> list[tuple[str, str, int | None]]:
+        """(name, url, size) of each zip; with ``metadata`` the annotation file is fetched too."""
         spec = self.spec
         if spec.url:
             urls = [spec.url, *spec.options.get("urls", ())]
-            self.metadata = fetch_metadata(self.client, spec, repo=None, dataset=self.dataset)
+            if metadata:
+                self.metadata = fetch_metadata(self.client, spec, repo=None, dataset=self.dataset)
             return [(u, u, None) for u in urls]
         patterns = spec.files or ("**/*.zip",)
         meta = (spec.metadata,) if spec.metadata and "://" not in spec.metadata else ()
         repo = self.repo = resolve_repo(self.client, spec, patterns + meta, dataset=self.dataset)
-        self.metadata = fetch_metadata(self.client, spec, repo=repo, listing=repo.files, dataset=self.dataset)
+        if metadata:
+            self.metadata = fetch_metadata(self.client, spec, repo=repo, listing=repo.files, dataset=self.dataset)
         return [(f.path, repo.url(self.client, f.path), f.size) for f in repo.files
                 if match_any(f.path, patterns) and f.path.lower().endswith(".zip")]
 
     def units(self) -> list[Unit]:
-        archives = self._archives()
+        archives = self.archives()
         if not archives:
             raise SourceUnavailable(f"{self._who()}: no zip matches the source's `files` {list(self.spec.files)}",
                                     reason="layout")
@@ -87,7 +89,7 @@ class ZipRangeSource:
                 self.index = None
         units: list[Unit] = []
         for name, url, size in archives:
-            z = self._open(name, url, size)
+            z = self.open_zip(name, url, size)
             infos = z.zf.infolist()
             for info in infos:
                 check_zip_member(info, name)
@@ -118,12 +120,13 @@ class ZipRangeSource:
         for info in infos:
             if match_any(info.filename, (self.spec.metadata,)) or posixpath.basename(info.filename) == \
                     posixpath.basename(self.spec.metadata or ""):
-                data = self._read(z, info)
+                data = self.read_zip_member(z, info)
                 self.metadata = Metadata(info.filename, parse_metadata(info.filename, data, self.spec))
                 self.index = MemberIndex(self.spec, self.metadata.rows)
                 return
 
-    def _open(self, name: str, url: str, size: int | None) -> _Zip:
+    def open_zip(self, name: str, url: str, size: int | None) -> _Zip:
+        """The zip's central directory (read by range once, kept for the member reads)."""
         if name not in self._zips:
             ctx = self.repo.ctx(self.dataset, name) if self.repo else ErrorContext(dataset=self.dataset, file=url)
             rf = RangeFile(self.client, url, size, min_fetch=MIN_FETCH, ctx=ctx, name=name)
@@ -135,7 +138,7 @@ class ZipRangeSource:
             self._zips[name] = _Zip(name, url, zf, rf, threading.Lock())
         return self._zips[name]
 
-    def _read(self, z: _Zip, info: zipfile.ZipInfo) -> bytes:
+    def read_zip_member(self, z: _Zip, info: zipfile.ZipInfo) -> bytes:
         with z.lock:
             return read_member(z.fp, info, archive=z.name, limit=self.max_member)
 
@@ -144,7 +147,7 @@ class ZipRangeSource:
             self.units()
         z = self._zips[unit.info["zip"]]
         member = unit.info["member"]
-        data = self._read(z, z.zf.getinfo(member))
+        data = self.read_zip_member(z, z.zf.getinfo(member))
         rows = self.index.match(member) if self.index is not None else [(None, None)]
         for i, row in rows:
             yield archive_candidate(self.spec, kind=self.kind, shard=z.name, member=member, data=data, row=row,
