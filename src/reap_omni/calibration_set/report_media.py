@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,19 +62,16 @@ class ProbeCache:
         if isinstance(data, dict) and data.get("version") == CACHE_VERSION and isinstance(data.get("files"), dict):
             self._entries = {k: v for k, v in data["files"].items() if isinstance(v, dict)}
 
-    def facts(self, media: str) -> dict[str, Any]:
-        """The file's facts (``FACTS`` keys, None when the file lacks one), or ``{"error": reason}``.
-
-        Reasons: ``not_found``, ``empty``, ``undecodable``, ``remote`` (a URL is not fetched), ``not_probed``.
-        """
+    def known(self, media: str) -> tuple[dict[str, Any] | None, list[int] | None]:
+        """``(facts, None)`` when known without probing (cached, or an error), else ``(None, stamp)``."""
         if not self.enabled:
-            return {"error": "not_probed"}
+            return {"error": "not_probed"}, None
         if "://" in media:
-            return {"error": "remote"}
+            return {"error": "remote"}, None
         try:
             st = os.stat(media)
         except OSError:
-            return {"error": "not_found"}
+            return {"error": "not_found"}, None
         stamp = [st.st_size, st.st_mtime_ns]
         with self._lock:
             entry = self._entries.get(media)
@@ -81,7 +79,18 @@ class ProbeCache:
                 if media not in self._fresh:
                     self._fresh.add(media)
                     self.reused += 1
-                return entry["facts"]
+                return entry["facts"], None
+        return None, stamp
+
+    def facts(self, media: str) -> dict[str, Any]:
+        """The file's facts (``FACTS`` keys, None when the file lacks one), or ``{"error": reason}``.
+
+        Reasons: ``not_found``, ``empty``, ``undecodable``, ``remote`` (a URL is not fetched), ``not_probed``.
+        Thread-safe: ``report`` probes the files a block of rows needs on a few threads.
+        """
+        got, stamp = self.known(media)
+        if got is not None:
+            return got
         from reap_omni.media.probe import MediaRejected, probe
 
         try:
@@ -124,24 +133,28 @@ def _positive(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
-class _Prober:
-    """Probe a path of one row at most once, remembering problems."""
+#: how a row's media facts are looked up: path -> facts (``ProbeCache.facts``, or a lookup that only records)
+FactsOf = Callable[[str], dict[str, Any]]
 
-    def __init__(self, cache: ProbeCache, facts: RowFacts):
-        self.cache, self.row, self.seen = cache, facts, {}
+
+class _Prober:
+    """Look a path of one row up at most once, remembering problems."""
+
+    def __init__(self, facts_of: FactsOf, facts: RowFacts):
+        self.facts_of, self.row, self.seen = facts_of, facts, {}
 
     def __call__(self, path: str | None) -> dict[str, Any]:
         if not path:
             return {}
         if path not in self.seen:
-            got = self.cache.facts(path)
-            if "error" in got and got["error"] != "not_probed":
+            got = self.facts_of(path)
+            if "error" in got and got["error"] not in ("not_probed", "pending"):
                 self.row.problems.append((got["error"], path))
             self.seen[path] = got
         return self.seen[path]
 
 
-def row_facts(rec: Record, base_dir: str, cache: ProbeCache) -> RowFacts:
+def row_facts(rec: Record, base_dir: str, facts_of: FactsOf) -> RowFacts:
     """The duration and media formats of one row: the manifest's facts first, probing only what is missing.
 
     Audio facts (sample rate, channels) come from ``meta.sample_rate``/``meta.channels``, else the row's
@@ -150,7 +163,7 @@ def row_facts(rec: Record, base_dir: str, cache: ProbeCache) -> RowFacts:
     the manifest's folder, as ``validate`` resolves them.
     """
     out = RowFacts()
-    probe = _Prober(cache, out)
+    probe = _Prober(facts_of, out)
     audio = absolute_media_path(rec.audio, base_dir) if rec.audio else None
     video = absolute_media_path(rec.video, base_dir) if rec.video else None
     if audio:

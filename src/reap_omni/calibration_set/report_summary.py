@@ -14,7 +14,7 @@ import os
 import statistics
 from array import array
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,6 +259,49 @@ def _summary(col: _Collector, target: Path, probes: ProbeCache) -> dict[str, Any
     }
 
 
+def _chunks(records: Iterator[Record], size: int = 256) -> Iterator[list[Record]]:
+    """Rows in lists of ``size``: one thread task each, so rows that need no probing cost no hand-off."""
+    chunk: list[Record] = []
+    for rec in records:
+        chunk.append(rec)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _chunk_facts(recs: list[Record], base: str, probes: ProbeCache, jobs: int) -> list[RowFacts]:
+    """Facts of a block of rows. Rows whose facts the manifest (or the probe cache) gives are done at once;
+    the files the others need are probed on ``jobs`` threads, then those rows are looked at again."""
+    from reap_omni.parallel import ordered_map
+
+    wanted: dict[str, None] = {}  # files to probe, in first-use order
+    waits = [False]  # the row being looked at needs one of them
+
+    def lookup(path: str) -> dict[str, Any]:
+        got, _stamp = probes.known(path)
+        if got is None:
+            wanted[path] = None
+            waits[0] = True
+            return {"error": "pending"}
+        return got
+
+    out, pending = [], []
+    for i, rec in enumerate(recs):
+        waits[0] = False
+        out.append(row_facts(rec, base, lookup))
+        if waits[0]:
+            pending.append(i)
+    if wanted:
+        for _path, result in ordered_map(probes.facts, list(wanted), jobs):
+            if isinstance(result, Exception):
+                raise result
+        for i in pending:
+            out[i] = row_facts(recs[i], base, probes.facts)
+    return out
+
+
 def build_report(
     manifests: Sequence[str | os.PathLike[str]],
     target: str | os.PathLike[str] | None = None,
@@ -272,19 +315,15 @@ def build_report(
 
     A malformed row stops the report with one ``file:line: ...`` error, as every reader does.
     """
-    from reap_omni.parallel import ordered_map
-
     probes = probes if probes is not None else ProbeCache()
     col = _Collector()
     for path in map(Path, manifests):
         base = os.path.abspath(os.path.dirname(path))
         n = 0
-        results = ordered_map(lambda item, base=base: row_facts(item[1], base, probes), iter_records(path), jobs)
-        for (_lineno, rec), facts in results:
-            if isinstance(facts, Exception):
-                raise facts
-            col.add(rec, facts)
-            n += 1
+        for recs in _chunks(rec for _lineno, rec in iter_records(path)):
+            for rec, facts in zip(recs, _chunk_facts(recs, base, probes, jobs), strict=True):
+                col.add(rec, facts)
+            n += len(recs)
         col.files.append({"path": str(path.resolve()), "rows": n})
         if progress is not None:
             progress(str(path), n)
