@@ -83,7 +83,7 @@ def recompute(manifests: list[Path]) -> dict:
                 d["eval"] += src["eval_split"]
             elif src.get("split"):
                 d["rules"].add("split")
-                d["eval"] += src["split"].lower() in EVAL_SPLITS
+                d["eval"] += re.split(r"[^a-z0-9]", src["split"].lower())[0] in EVAL_SPLITS
             else:
                 d["rules"].add("none")
             meta = row.get("meta") or {}
@@ -332,7 +332,7 @@ def test_report_on_a_folder_assembled_by_hand_with_convert(tmp_path):
     assert run(["csv", str(tmp_path / "video.csv"), str(cal / "video.jsonl"), "--name", "MSR-VTT",
                 "--split", "train"]) == 0  # fmt: skip
     assert run(["csv", str(tmp_path / "mixed.csv"), str(cal / "mixed.jsonl"), "--name", "clips", "--modality",
-                "mixed", "--split", "validation", "--lang", "zh"]) == 0  # fmt: skip
+                "mixed", "--split", "Validation.other", "--lang", "zh"]) == 0  # fmt: skip
     # one row written by hand: a relative path, its own facts, and an eval_split flag that wins over the split
     with open(cal / "audio.jsonl", "a") as f:
         f.write(json.dumps({"id": "h1", "modality": "audio", "text": "x", "audio": "../../media/a1.wav",
@@ -420,3 +420,26 @@ def test_without_matplotlib_the_markdown_says_how_to_get_the_plots(demo, tmp_pat
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["plots"] == {} and install_command("prune") in report["plots_missing"]
     check_report(_manifests(demo), report, md)
+
+
+@pytest.mark.parametrize(
+    "source,expected",
+    [
+        ({"eval_split": True}, (True, "flag")),
+        ({"eval_split": False, "split": "test"}, (False, "flag")),  # the flag wins over the split name
+        ({"split": "test"}, (True, "split")),
+        ({"split": "test.clean"}, (True, "split")),
+        ({"split": "dev-other"}, (True, "split")),
+        ({"split": "VALIDATION"}, (True, "split")),
+        ({"split": "val"}, (True, "split")),
+        ({"split": "train.100"}, (False, "split")),
+        ({"split": "trainval"}, (False, "split")),
+        ({"split": ""}, (None, "none")),
+        ({"dataset": "x"}, (None, "none")),
+        (None, (None, "none")),
+    ],
+)
+def test_evaluation_split_rule(source, expected):
+    from reap_omni.calibration_set.report_summary import eval_split_of
+
+    assert eval_split_of(source) == expected

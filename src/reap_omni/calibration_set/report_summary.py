@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import statistics
 from array import array
 from collections import Counter
@@ -31,6 +32,7 @@ STRATUM_LABELS = {"S1": "S1 audio", "S2": "S2 video", "S3": "S3 audio+video", "i
 STRATUM_ORDER = ("S1", "S2", "S3", "image", "text")
 #: ``source.split`` names counted as evaluation splits when a row has no ``source.eval_split`` flag
 EVAL_SPLITS = ("test", "validation", "dev", "eval", "val")
+_SPLIT_WORD = re.compile(r"[^a-z0-9]+")
 UNKNOWN = "unknown"
 HISTOGRAM_BINS = 20
 REPORT_VERSION = 1
@@ -46,8 +48,8 @@ def eval_split_of(source: dict[str, Any] | None) -> tuple[bool | None, str]:
     """``(is_evaluation_split, rule)`` of one row.
 
     Rule ``flag``: the row's ``source.eval_split`` boolean says it. Rule ``split``: no flag, but
-    ``source.split`` names a split, evaluation when it is one of ``EVAL_SPLITS`` (case ignored). Rule
-    ``none``: neither, so it cannot be told (``None``).
+    ``source.split`` names a split, evaluation when its first word is one of ``EVAL_SPLITS`` (case ignored:
+    ``test``, ``test.clean``, ``dev-other``, ``VALIDATION``). Rule ``none``: neither, so it cannot be told.
     """
     src = source or {}
     flag = src.get("eval_split")
@@ -55,7 +57,7 @@ def eval_split_of(source: dict[str, Any] | None) -> tuple[bool | None, str]:
         return flag, "flag"
     split = src.get("split")
     if isinstance(split, str) and split.strip():
-        return split.strip().lower() in EVAL_SPLITS, "split"
+        return _SPLIT_WORD.split(split.strip().lower(), maxsplit=1)[0] in EVAL_SPLITS, "split"
     return None, "none"
 
 
