@@ -165,7 +165,9 @@ class _Probe:
         self.result.notes.append(text)
 
     def _repo(self, patterns: tuple[str, ...]) -> ResolvedRepo:
-        repo = resolve_repo(self.client, self.spec, patterns, dataset=self.name)
+        return self._resolved(resolve_repo(self.client, self.spec, patterns, dataset=self.name))
+
+    def _resolved(self, repo: ResolvedRepo) -> ResolvedRepo:
         self.result.where = f"{repo.repo}@{repo.revision}"
         if repo.repo != self.spec.repo:
             self.note(f"{self.spec.repo} is missing or empty; its fallback {repo.repo} was used")
@@ -185,8 +187,7 @@ class _Probe:
     def hf_parquet(self) -> None:
         src = HubParquetSource(self.spec, client=self.client, dataset=self.name)
         src.source_index = self.index
-        repo = src.resolve()
-        self.result.where = f"{repo.repo}@{repo.revision}"
+        repo = self._resolved(src.resolve())
         self._drift(repo)
         src.footer(repo.files[0], tail=8)
         self.note(f"{len(repo.files)} parquet file(s); the footer of {repo.files[0].path} has every mapped column")
@@ -219,7 +220,7 @@ class _Probe:
         src = ZipRangeSource(spec, client=self.client, dataset=self.name)
         archives = src.archives(metadata=False)
         if src.repo is not None:
-            self.result.where = f"{src.repo.repo}@{src.repo.revision}"
+            self._resolved(src.repo)
         if not archives:
             self.result.fail(f"no zip matches the source's `files` {list(spec.files)}; change the source's `files`")
             return
