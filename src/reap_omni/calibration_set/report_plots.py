@@ -119,7 +119,8 @@ def durations_png(summary: dict[str, Any]) -> bytes:
             handles.setdefault(name, bars)
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
         unknown = f", {d['unknown']} without" if d["unknown"] else ""
-        ax.set_title(f"{s['label']}\n{d['known']} rows{unknown}, median {d['median']:.1f} s", fontsize="medium")
+        rows = f"{d['known']} row" + ("" if d["known"] == 1 else "s")
+        ax.set_title(f"{s['label']}\n{rows}{unknown}, median {d['median']:.1f} s", fontsize="medium")
         ax.set_xlabel("duration (s)")
         ax.set_ylabel("rows")
         ax.yaxis.get_major_locator().set_params(integer=True)
