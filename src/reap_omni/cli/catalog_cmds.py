@@ -125,7 +125,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
             if not args.json:
                 print(f"demo mode: fixture repos for {len(served)} of {len(specs)} dataset(s) on "
                       f"{__import__('os').environ['HF_ENDPOINT']}", file=sys.stderr)
-            results = probe.report(probe.probe_datasets(served, token=args.token), sys.stdout, as_json=args.json)
+            jobs = probe.served_jobs(specs, served)
+            results = probe.report(probe.probe_sources(jobs, token=args.token), sys.stdout, as_json=args.json)
     else:
         results = probe.report(probe.probe_datasets(specs, token=args.token), sys.stdout, as_json=args.json)
     return 1 if probe.failing_datasets(results) else 0

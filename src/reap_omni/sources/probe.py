@@ -469,12 +469,42 @@ def _run(dataset: DatasetSpec, index: int, spec: SourceSpec, client: BudgetClien
         result.fail(f"{dataset.name}: {exc}")
 
 
+Job = tuple[DatasetSpec, int, SourceSpec]  # (dataset, index of the source in its entry, spec to probe)
+
+
 def probe_datasets(datasets: Sequence[DatasetSpec], *, token: str | None = None, budget: int = PROBE_BUDGET,
                    workers: int = WORKERS) -> Iterator[ProbeResult]:
     """Results for every source of ``datasets``, in catalog order, probed ``workers`` at a time."""
-    jobs = [(d, i, s) for d in datasets for i, s in enumerate(d.sources)]
+    return probe_sources([(d, i, s) for d in datasets for i, s in enumerate(d.sources)], token=token, budget=budget,
+                         workers=workers)
+
+
+def probe_sources(jobs: Sequence[Job], *, token: str | None = None,
+                  budget: int = PROBE_BUDGET, workers: int = WORKERS) -> Iterator[ProbeResult]:
+    """Results for ``(dataset, source index, spec)`` jobs, in their order, ``workers`` at a time."""
     with ThreadPoolExecutor(max(1, workers)) as pool:
         yield from pool.map(lambda job: probe_source(*job, token=token, budget=budget), jobs)
+
+
+def served_jobs(catalog: Sequence[DatasetSpec], served: Sequence[DatasetSpec]) -> list[Job]:
+    """Jobs for the sources a fixture Hub serves (``calibration_set.demo``), under their catalog index.
+
+    The demo keeps the sources it can imitate, in order, with archive URLs moved to the fixture server; each
+    is matched to the next catalog source of the same kind and repo.
+    """
+    by_name = {d.name: d for d in catalog}
+    jobs: list[Job] = []
+    for d in served:
+        original = by_name.get(d.name, d)
+        start = 0
+        for spec in d.sources:
+            index = next((i for i in range(start, len(original.sources)) if original.sources[i].kind == spec.kind
+                          and original.sources[i].repo == spec.repo), None)
+            if index is None:
+                continue
+            jobs.append((original, index, spec))
+            start = index + 1
+    return jobs
 
 
 def dataset_ok(results: Sequence[ProbeResult]) -> bool:
