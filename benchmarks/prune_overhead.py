@@ -6,6 +6,10 @@
    kernel), so it adds no expert matmuls: only the norms of the routed outputs and two scatter-adds per layer.
    Plain and observed forwards alternate, so that load from other processes hits both alike.
 2. Surgery memory: peak RSS of the checkpoint rewrite (in a fresh process) / largest shard size (target <= 1.5x).
+3. Calibration throughput: samples/s and tokens/s of a whole ``reap-omni prune --dry-run`` calibration (media
+   decoding, processor, observed forwards) on a small random Qwen3-Omni checkpoint, 1 process, 1 thread.
+4. Data parallel: the same samples with ``torchrun --nproc-per-node 2`` (gloo, 1 thread per rank) vs 1 process
+   with 1 thread: speed-up of the calibration (target >= 1.6x on 2 cores); the scores must agree.
 
 Prints the figures; asserts nothing. Run: python benchmarks/prune_overhead.py
 """
@@ -100,12 +104,85 @@ def surgery_memory(workdir: Path) -> dict:
     return res
 
 
+def _calibration_data(workdir: Path, n: int) -> dict[str, Path]:
+    from reap_omni.fixtures.media import make_audio, make_video
+
+    media = workdir / "media"
+    media.mkdir()
+    rows: dict[str, list[dict]] = {"audio": [], "video": [], "mixed": []}
+    for i in range(n):
+        sec = 2.0 + (i % 3)
+        make_audio(media / f"a{i}.wav", seconds=sec, fmt="wav", freq=200.0 + 37 * i, seed=i)
+        make_video(media / f"v{i}.mp4", seconds=sec, with_audio=False, seed=i)
+        make_video(media / f"m{i}.mp4", seconds=sec, with_audio=True, seed=100 + i)
+        rows["audio"].append({"id": f"a{i}", "modality": "audio", "audio": str(media / f"a{i}.wav"),
+                              "text": f"a tone, number {i}, rising and falling"})
+        rows["video"].append({"id": f"v{i}", "modality": "video", "video": str(media / f"v{i}.mp4"),
+                              "text": "a moving pattern of colours"})
+        rows["mixed"].append({"id": f"m{i}", "modality": "mixed", "video": str(media / f"m{i}.mp4"),
+                              "has_audio": True, "text": "a moving pattern with a tone"})
+    out = {}
+    for k, v in rows.items():
+        out[k] = workdir / f"{k}.jsonl"
+        out[k].write_text("".join(json.dumps(r) + "\n" for r in v))
+    return out
+
+
+def _calibrate_cmd(launcher: list[str], ckpt: Path, data: dict[str, Path], scores: Path, n: int) -> dict:
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=src, TRANSFORMERS_VERBOSITY="error")
+    cmd = [*launcher, "-m", "reap_omni", "prune", "--model-path", str(ckpt), "--audio-data", str(data["audio"]),
+           "--video-data", str(data["video"]), "--mixed-data", str(data["mixed"]), "--dry-run", "--dtype", "float32",
+           "--calibration-samples", str(n), "--video-max-pixels", "16384", "--scores-out", str(scores), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-3000:])
+    return json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def calibration_throughput(workdir: Path, n: int) -> tuple[dict, dict, float]:
+    """1 process vs 2 gloo ranks over the same ``n`` samples per stratum; returns both summaries and the
+    largest relative difference of their sums."""
+    import torch
+
+    from reap_omni.prune.scores import load_scores
+    from reap_omni.prune.tiny import save_tiny_checkpoint
+
+    ckpt = save_tiny_checkpoint(workdir / "ckpt", kind="thinker", num_experts=64, top_k=8, hidden=256,
+                                moe_intermediate=128, layers=4, heads=8, kv_heads=2, max_shard_size="50MB")
+    data = _calibration_data(workdir, n)
+    one = _calibrate_cmd([sys.executable], ckpt, data, workdir / "one" / "scores.json", n)
+    two = _calibrate_cmd([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"],
+                         ckpt, data, workdir / "two" / "scores.json", n)
+    a, b = load_scores(workdir / "one" / "scores.json"), load_scores(workdir / "two" / "scores.json")
+    rel = max(float(((a.strata[s].sums - b.strata[s].sums).abs() / a.strata[s].sums.abs().clamp(min=1e-300)).max())
+              for s in a.strata)
+    assert all(torch.equal(a.strata[s].counts, b.strata[s].counts) for s in a.strata)
+    return one, two, rel
+
+
+def _totals(summary: dict) -> tuple[int, int, float]:
+    cal = summary["calibration"].values()
+    return sum(c["samples"] for c in cal), sum(c["tokens"] for c in cal), sum(c["seconds"] for c in cal)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--calibration-samples", type=int, default=16, help="per stratum, for 3. and 4.")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        one, two, rel = calibration_throughput(Path(tmp), args.calibration_samples)
+    (n1, t1, s1), (n2, t2, s2) = _totals(one), _totals(two)
+    for name, c in one["calibration"].items():
+        print(f"calib    {name} 1 process: {c['samples']} samples, {c['tokens']} tokens in {c['seconds']:.2f} s: "
+              f"{c['samples'] / c['seconds']:.2f} samples/s, {c['tokens'] / c['seconds']:.0f} tokens/s")
+    print(f"calib    all strata, 1 process x 1 thread: {n1 / s1:.2f} samples/s, {t1 / s1:.0f} tokens/s ({s1:.2f} s)")
+    print(f"calib    all strata, 2 gloo ranks x 1 thread: {n2 / s2:.2f} samples/s, {t2 / s2:.0f} tokens/s ({s2:.2f} s)")
+    print(f"calib    data-parallel speed-up {s1 / s2:.2f}x (target >= 1.6x on 2 cores); sums differ by <= {rel:.1e} "
+          "relative, counts equal")
     for shape in SHAPES:
         plain, observed = forward_overhead(shape, args.seq_len, args.batch, args.repeats)
         print(f"forward  {shape:10s} plain {plain * 1e3:8.1f} ms  observed {observed * 1e3:8.1f} ms  "

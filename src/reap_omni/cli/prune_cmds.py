@@ -80,6 +80,6 @@ def run_prune_cmd(args: argparse.Namespace) -> int:
         inputs=InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len),
     )
     summary = run_prune(opts)
-    if args.json:
+    if args.json and summary.get("rank", 0) == 0:  # under torchrun, rank 0 speaks for all
         print(json.dumps(summary, default=str))
     return 0

@@ -13,17 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.prune.inputs import STRATUM_FLAGS, InputOptions, Sample, iter_batches, load_samples
-from reap_omni.prune.model_io import (
-    component_text_config,
-    execution_device,
-    experts_key,
-    find_moe_blocks,
-    load_for_scoring,
-    read_config,
-)
+from reap_omni.prune.inputs import STRATUM_FLAGS, InputOptions, Sample, load_samples
+from reap_omni.prune.model_io import component_text_config, experts_key, read_config
 from reap_omni.prune.scores import (
-    STRATA,
     Scores,
     Selection,
     check_scores_fit,
@@ -73,7 +65,13 @@ def moe_layers_from_config(text_cfg: dict[str, Any]) -> list[int]:
 
 
 def run_prune(opts: PruneOptions, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the whole pipeline; returns a summary dict (also printed through ``log``)."""
+    """Run the whole pipeline; returns a summary dict (also printed through ``log``).
+
+    Under torchrun (``WORLD_SIZE`` > 1) every rank calibrates its shard of the samples and gets the
+    all-reduced statistics; only rank 0 logs and writes. Ranks other than 0 return ``{"rank": r}``.
+    """
+    from reap_omni.prune.distributed import Dist
+
     log = log or (lambda msg: print(msg, file=sys.stderr))
     cfg = read_config(opts.model_path)
     text_cfg = component_text_config(cfg, opts.component)
@@ -81,28 +79,82 @@ def run_prune(opts: PruneOptions, log: Callable[[str], None] | None = None) -> d
     if not layers:
         raise ReapOmniError(f"{opts.model_path}: the {opts.component} has no MoE layers: nothing to prune")
     n_exp, top_k = int(text_cfg[experts_key(text_cfg)]), int(text_cfg["num_experts_per_tok"])
-    k = num_kept(opts.retention_rate, n_exp, top_k)
+    num_kept(opts.retention_rate, n_exp, top_k)
     if opts.device is not None and opts.device_map is not None:
         raise ReapOmniError("pass --device (one device) or --device-map (several), not both")
     if opts.plan_only:
-        plan = memory_plan(opts, cfg, check_devices=False)
-        for line in plan.lines():
-            log(line)
-        return {"component": opts.component, "parameters": plan.parameters, "bytes": plan.bytes, "dtype": plan.dtype,
-                "per_device": {d: {"parameters": n, "bytes": b} for d, (n, b) in plan.per_device.items()},
-                "device_map": plan.device_map}
+        return _plan_only(opts, log)
     _check_output(opts)
+    samples = None if opts.from_scores else _load_all_samples(opts)
 
-    if opts.from_scores:
-        scores = load_scores(opts.from_scores)
-        check_scores_fit(scores, opts.component, layers, n_exp, opts.from_scores)
-        log(f"loaded scores from {opts.from_scores}; calibration skipped")
-    else:
-        samples = _load_all_samples(opts)
-        scores = calibrate(opts, samples, log)
+    dist = Dist.from_env()
+    try:
+        if not dist.is_main:
+            log = _quiet
+        summary = _score_and_write(opts, samples, layers, n_exp, log, dist)
+    finally:
+        dist.close()
+    return summary
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def _plan_only(opts: PruneOptions, log: Callable[[str], None]) -> dict[str, Any]:
+    from reap_omni.prune.calibration import placement_for_rank
+    from reap_omni.prune.distributed import Dist
+
+    plan = placement_for_rank(_settings(opts), Dist(), check_devices=False)
+    for line in plan.lines():
+        log(line)
+    return {"component": opts.component, "parameters": plan.parameters, "bytes": plan.bytes, "dtype": plan.dtype,
+            "per_device": {d: {"parameters": n, "bytes": b} for d, (n, b) in plan.per_device.items()},
+            "device_map": plan.device_map}
+
+
+def _settings(opts: PruneOptions):
+    from reap_omni.prune.calibration import CalibrationSettings
+
+    return CalibrationSettings(
+        model_path=opts.model_path, component=opts.component, device=opts.device, device_map=opts.device_map,
+        max_memory=opts.max_memory, offload_folder=opts.offload_folder, dtype=opts.dtype, batch_size=opts.batch_size,
+        calibration_samples=opts.calibration_samples, inputs=opts.inputs,
+    )
+
+
+def _score_and_write(opts, samples, layers, n_exp, log, dist) -> dict[str, Any]:
+    scores = runs = None
+    if not opts.from_scores:
+        from reap_omni.prune.calibration import calibrate
+
+        scores, runs = calibrate(_settings(opts), samples, log, dist)
         check_scores_fit(scores, opts.component, layers, n_exp, "calibration")
+    if not dist.is_main:
+        dist.check(None, "writing on rank 0")  # exit with rank 0's outcome
+        return {"rank": dist.rank}
+    err: BaseException | None = None
+    summary: dict[str, Any] = {}
+    try:
+        if scores is None:
+            scores = load_scores(opts.from_scores)
+            check_scores_fit(scores, opts.component, layers, n_exp, opts.from_scores)
+            log(f"loaded scores from {opts.from_scores}; calibration skipped")
+        summary = _select_and_write(opts, scores, layers, n_exp, log)
+        if runs is not None:
+            summary["calibration"] = {name: {"samples": r.samples, "tokens": r.tokens, "seconds": r.seconds}
+                                      for name, r in runs.items()}
+            summary["world_size"] = dist.world_size
+    except Exception as exc:  # noqa: BLE001 - reported to the other ranks, then re-raised
+        err = exc
+    dist.check(err, "writing on rank 0")
+    return summary
+
+
+def _select_and_write(opts: PruneOptions, scores: Scores, layers: list[int], n_exp: int,
+                      log: Callable[[str], None]) -> dict[str, Any]:
     sel = select(scores, opts.lam, opts.beta, opts.retention_rate)
-    assert sel.k == k
+    k = sel.k
     kept = {layer: sel.kept[i].tolist() for i, layer in enumerate(scores.layers)}
     summary: dict[str, Any] = {
         "component": opts.component, "num_experts": n_exp, "kept_per_layer": k, "layers": len(layers),
@@ -159,67 +211,3 @@ def _write_scores(json_path: Path, scores: Scores, sel: Selection) -> None:
 
     save_scores(json_path, scores, sel)
     save_heatmap(json_path.with_suffix(".png"), sel.affinity.numpy(), sel.kept.numpy())
-
-
-def memory_plan(opts: PruneOptions, cfg: dict[str, Any], check_devices: bool = True):
-    """Where the weights will go (parameters and bytes per device), resolved from config.json alone."""
-    from reap_omni.prune.placement import plan_placement
-
-    return plan_placement(opts.model_path, cfg, opts.component, opts.dtype, device=opts.device,
-                          device_map=opts.device_map, max_memory=opts.max_memory, offload_folder=opts.offload_folder,
-                          check_devices=check_devices)
-
-
-def calibrate(opts: PruneOptions, samples: dict[str, list[Sample]], log: Callable[[str], None]) -> Scores:
-    """Run S1, S2 and S3 through the model with the REAP observer attached; one ``StratumStats`` each."""
-    import torch
-    from transformers import AutoProcessor
-
-    from reap_omni.prune.observer import ReapObserver
-
-    if opts.component != "thinker":
-        raise ReapOmniError(
-            "calibrating the talker needs its speech-generation pass, which reap-omni does not run yet; "
-            "score the thinker, or pass talker scores with --from-scores"
-        )
-    try:
-        processor = AutoProcessor.from_pretrained(opts.model_path)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ReapOmniError(f"cannot load the processor from {opts.model_path}: {exc}") from None
-    plan = memory_plan(opts, read_config(opts.model_path))
-    for line in plan.lines():
-        log(line)
-    device_map = None if opts.device_map is None else plan.device_map
-    root, _model = load_for_scoring(opts.model_path, opts.component, opts.device, opts.dtype,
-                                    device_map=device_map, offload_folder=opts.offload_folder)
-    blocks = find_moe_blocks(root)
-    dtype = next(root.parameters()).dtype
-    device = execution_device(root, root.get_input_embeddings())
-    strata = {}
-    with ReapObserver(blocks) as obs, torch.inference_mode():
-        for name in STRATA:
-            obs.reset()
-            n = 0
-            for inputs, chunk in iter_batches(processor, samples[name], name, opts.batch_size, opts.inputs):
-                batch = {k: _to(k, v, device, dtype) for k, v in inputs.items()}
-                obs.set_attention_mask(batch.get("attention_mask"))
-                root(**batch, use_cache=False)
-                n += len(chunk)
-            strata[name] = obs.stats()
-            log(f"{name}: {n} samples, {int(strata[name].tokens[0])} tokens per MoE layer")
-    meta = {"model_path": str(opts.model_path), "calibration_samples": opts.calibration_samples,
-            "dtype": str(dtype).removeprefix("torch."), "token_policy": "all non-padding tokens"}
-    return Scores(opts.component, [b.layer for b in blocks], blocks[0].num_experts, blocks[0].top_k, strata, meta)
-
-
-_MODEL_DTYPE_INPUTS = ("input_features", "pixel_values", "pixel_values_videos")
-
-
-def _to(key: str, value, device: str, dtype):
-    """Move an input to the device; media features take the model dtype, timings stay float32."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        value = value.to(device)
-        return value.to(dtype) if key in _MODEL_DTYPE_INPUTS else value
-    return value

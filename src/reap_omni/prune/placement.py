@@ -110,13 +110,16 @@ class MemoryPlan:
     execution_device: str = "cpu"
 
     def lines(self) -> list[str]:
-        out = [f"memory plan (weights only, from config.json): {self.component} "
-               f"{self.parameters / 1e9:.2f} B parameters, {self.bytes / 1e9:.1f} GB in {self.dtype}"]
+        big = self.parameters >= 10**8  # the real model in B / GB; test-sized ones in M / MB
+        count = (lambda n: f"{n / 1e9:.2f} B") if big else (lambda n: f"{n / 1e6:.2f} M")
+        size = (lambda b: f"{b / 1e9:.1f} GB") if big else (lambda b: f"{b / 1e6:.1f} MB")
+        out = [f"memory plan (weights only, from config.json): {self.component} {count(self.parameters)} parameters, "
+               f"{size(self.bytes)} in {self.dtype}"]
         for dev, (n, b) in self.per_device.items():
             cap = f" of {self.budget[dev] / 1e9:.1f} GB" if dev in self.budget else ""
             note = f" (offloaded: computed on {self.execution_device})" if dev in _OFFLOAD and (
                 self.execution_device != dev) else ""
-            out.append(f"  {dev:<8s} {n / 1e9:7.2f} B parameters {b / 1e9:8.2f} GB{cap}{note}")
+            out.append(f"  {dev:<8s} {count(n):>9s} parameters {size(b):>9s}{cap}{note}")
         return out
 
 
