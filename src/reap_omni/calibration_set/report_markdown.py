@@ -117,8 +117,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += ["## Rows from evaluation splits", "",
               f"**{ev['rows']} of {totals['rows']} rows** come from evaluation splits: evaluating a pruned model "
               "on those splits would reuse rows it was calibrated on. Rule per row: `flag` = the row's "
-              f"`source.eval_split`; `split` = no flag, `source.split` starts with one of {', '.join(EVAL_SPLITS)} "
-              "(`test.clean` counts); "
+              f"`source.eval_split`; `split` = no flag, `source.split` matches `{EVAL_SPLITS}` "
+              "(`test.clean` counts; `dev`/`validation` do not); "
               "`none` = neither, so it cannot be told "
               f"({ev['undetermined_rows']} row(s)).", ""]  # fmt: skip
     rows = [[name, d["rows"], d["eval_split"]["rows"], d["eval_split"]["rule"], _counts_text(d["splits"])]

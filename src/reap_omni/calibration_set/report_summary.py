@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import statistics
 from array import array
 from collections import Counter
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reap_omni.calibration_set.report_media import ProbeCache, RowFacts, row_facts
+from reap_omni.catalog.registry import EVAL_SPLIT_NAMES, is_eval_split_name
 from reap_omni.errors import ReapOmniError
 from reap_omni.manifest.record import Record, iter_records
 
@@ -30,9 +30,8 @@ MANIFEST_NAMES = ("audio.jsonl", "video.jsonl", "mixed.jsonl")
 STRATUM_OF = {"audio": "S1", "video": "S2", "mixed": "S3"}
 STRATUM_LABELS = {"S1": "S1 audio", "S2": "S2 video", "S3": "S3 audio+video", "image": "image", "text": "text"}
 STRATUM_ORDER = ("S1", "S2", "S3", "image", "text")
-#: ``source.split`` names counted as evaluation splits when a row has no ``source.eval_split`` flag
-EVAL_SPLITS = ("test", "validation", "dev", "eval", "val")
-_SPLIT_WORD = re.compile(r"[^a-z0-9]+")
+#: what a row without a ``source.eval_split`` flag is judged by: the catalog's rule (one rule for both)
+EVAL_SPLITS = EVAL_SPLIT_NAMES.pattern
 UNKNOWN = "unknown"
 HISTOGRAM_BINS = 20
 REPORT_VERSION = 1
@@ -48,8 +47,9 @@ def eval_split_of(source: dict[str, Any] | None) -> tuple[bool | None, str]:
     """``(is_evaluation_split, rule)`` of one row.
 
     Rule ``flag``: the row's ``source.eval_split`` boolean says it. Rule ``split``: no flag, but
-    ``source.split`` names a split, evaluation when its first word is one of ``EVAL_SPLITS`` (case ignored:
-    ``test``, ``test.clean``, ``dev-other``, ``VALIDATION``). Rule ``none``: neither, so it cannot be told.
+    ``source.split`` names a split, judged by the catalog's ``is_eval_split_name`` (``test``, ``test.clean``,
+    ``eval``; ``dev``/``validation`` are calibration splits where a dataset has no train split). Rule
+    ``none``: neither, so it cannot be told.
     """
     src = source or {}
     flag = src.get("eval_split")
@@ -57,7 +57,7 @@ def eval_split_of(source: dict[str, Any] | None) -> tuple[bool | None, str]:
         return flag, "flag"
     split = src.get("split")
     if isinstance(split, str) and split.strip():
-        return _SPLIT_WORD.split(split.strip().lower(), maxsplit=1)[0] in EVAL_SPLITS, "split"
+        return is_eval_split_name(split), "split"
     return None, "none"
 
 
@@ -255,7 +255,7 @@ def _summary(col: _Collector, target: Path, probes: ProbeCache) -> dict[str, Any
             "rows": sum(d["eval_split"]["rows"] for d in datasets.values()),
             "decided_rows": decided,
             "undetermined_rows": rows - decided,
-            "splits": list(EVAL_SPLITS),
+            "split_rule": EVAL_SPLITS,
         },
         "probe": {"enabled": probes.enabled, "probed_files": probes.probed, "cached_files": probes.reused},
     }
