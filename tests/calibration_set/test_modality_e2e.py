@@ -31,8 +31,8 @@ from reap_omni.media.probe import probe
 #: dataset -> source kind that delivers its rows in the (primary, fallback) pass; None: no row in that pass
 ROUTES = {
     "video": {
-        "kinetics400": ("hf_parquet", "http_tar"),  # mteb parquet, then CVDF train path list -> part + train.csv
-        "kinetics700": ("hf_parquet", "http_tar"),  # mteb parquet, then CVDF path list -> tar.gz part
+        "kinetics400": ("http_tar", "hf_parquet"),  # CVDF train path list -> part + train.csv, then mteb test
+        "kinetics700": ("http_tar", "hf_parquet"),  # CVDF train path list -> tar.gz part, then mteb test
         "msrvtt": ("hf_parquet", "hf_tar"),  # mteb parquet, then the MSR-VTT.tar prefix + train annotations
         "vatex": ("hf_parquet", "zip_range"),  # zip in wufeim/aug_text, annotations in lmms-eval/VATEX
         "youcook2": ("hf_parquet", "zip_range"),

@@ -80,8 +80,13 @@ def test_seed_sources_moved_to_training_splits():
     for name, split in want.items():
         src = primary_source(get_dataset(name))
         assert source_split(src) == split and not src.eval_split, name
-    # a training copy follows every test-only mteb source where one is published
-    for name in ("kinetics400", "kinetics700", "msrvtt", "vggsound", "meld"):
+    # a confirmed training route goes first; the test-only mteb copy follows it
+    for name in ("kinetics400", "kinetics700"):
+        first, second = default_sources(get_dataset(name))[:2]
+        assert first.verified and not first.eval_split and source_split(first) == "train", name
+        assert second.eval_split and second.repo.startswith("mteb/"), name
+    # where the training copy is not confirmed yet, the mteb test copy stays first (flagged) and the copy follows
+    for name in ("msrvtt", "vggsound", "meld"):
         first, second = default_sources(get_dataset(name))[:2]
         assert first.eval_split and not second.eval_split and source_split(second) == "train", name
 

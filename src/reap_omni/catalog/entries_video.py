@@ -28,14 +28,6 @@ KINETICS400 = DatasetSpec(
     languages=("en",),
     recommended=True,
     sources=(
-        mteb(
-            "mteb/kinetics-400",
-            "e5b93b6eae80b8c9e9c88a381baae84d29b34fd2",
-            {"video": "video", "audio": "audio", "label": "label"},
-            text_template="a video of {label}",
-            note="~4,000 test rows stratified by class; mteb's Kinetics400VA task pins this revision with split "
-            "test and inputs (video, audio). Test-only: source #1 has the training split.",
-        ),
         SourceSpec(
             kind="http_tar",
             url="https://s3.amazonaws.com/kinetics/400/train/k400_train_path.txt",
@@ -49,6 +41,14 @@ KINETICS400 = DatasetSpec(
                      "member_template": "{youtube_id}_{time_start:06d}_{time_end:06d}.mp4",
                      "member_match": "suffix", "tar_modes": ["r|gz", "r|"]},
             note="242 train parts (k400_train_path.txt). " + _KINETICS_CVDF_NOTE,
+        ),
+        mteb(
+            "mteb/kinetics-400",
+            "e5b93b6eae80b8c9e9c88a381baae84d29b34fd2",
+            {"video": "video", "audio": "audio", "label": "label"},
+            text_template="a video of {label}",
+            note="~4,000 test rows stratified by class; mteb's Kinetics400VA task pins this revision with split "
+            "test and inputs (video, audio). Test-only, so it comes after the training split (source #0).",
         ),
     ),
 )
@@ -69,13 +69,6 @@ KINETICS700 = DatasetSpec(
     note="About 5% of test clips are shorter than 9 s.",
     note_zh="约 5% 的测试片段短于 9 秒。",
     sources=(
-        mteb(
-            "mteb/kinetics-700-2020",
-            "e9f50aa09759e014b8afc16cc27ec536d4c0747f",
-            {"video": "video", "audio": "audio", "label": "label"},
-            text_template="a video of {label}",
-            note="~11,190 test rows (mteb Kinetics700VA). Test-only: source #1 has the training split.",
-        ),
         SourceSpec(
             kind="http_tar",
             url="https://s3.amazonaws.com/kinetics/700_2020/train/k700_2020_train_path.txt",
@@ -90,6 +83,13 @@ KINETICS700 = DatasetSpec(
                      "member_match": "suffix", "tar_modes": ["r|gz", "r|"]},
             note="k700_2020_train_path.txt and annotations/train.csv: both in k700_2020_downloader.sh. "
             + _KINETICS_CVDF_NOTE,
+        ),
+        mteb(
+            "mteb/kinetics-700-2020",
+            "e9f50aa09759e014b8afc16cc27ec536d4c0747f",
+            {"video": "video", "audio": "audio", "label": "label"},
+            text_template="a video of {label}",
+            note="~11,190 test rows (mteb Kinetics700VA). Test-only, so it comes after the training split (source #0).",
         ),
     ),
 )
