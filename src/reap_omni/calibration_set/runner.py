@@ -549,8 +549,8 @@ def _source_dict(dataset: DatasetSpec, cand: Candidate, origin: RowOrigin,
     src.update({"key": origin.key, "unit": origin.unit, "source_id": origin.source_id})
     if cand.group is not None:
         src["group"] = str(cand.group)
-    if spec is not None and spec.eval_split:  # a catalog fact: the source has only a benchmark's evaluation split
-        src["eval_split"] = True
+    if spec is not None:  # a catalog fact, written either way so every built row can be classified (report)
+        src["eval_split"] = bool(spec.eval_split)
     return src
 
 
