@@ -199,6 +199,10 @@ def test_budget_stops_a_source_before_it_passes(hub_server):
     r = probe(parquet_spec("org/big"), budget=5000)
     assert not r.ok and "budget" in r.problems[0] and r.bytes <= 5000
     assert probe(parquet_spec("org/big")).ok
+    # a listing announced longer than what is left is not read at all
+    hub_server.add_repo("org/many", {f"en_us/test/{i:04d}.parquet": b"PAR1" for i in range(300)})
+    r = probe(parquet_spec("org/many"), budget=5000)
+    assert not r.ok and "budget" in r.problems[0] and r.bytes <= 5000  # the client's count: what it read
 
 
 def test_local_and_mdc_are_not_probed_and_the_exit_rule():

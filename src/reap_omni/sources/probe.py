@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import msgspec
+import requests
 
 from reap_omni.catalog.spec import DatasetSpec, SourceSpec
 from reap_omni.errors import ReapOmniError
@@ -75,8 +76,9 @@ class BudgetExceeded(SourceUnavailable):
 class BudgetClient(HttpClient):
     """An ``HttpClient`` that never transfers more than ``budget`` body bytes in all.
 
-    A Range read that would cross the budget is refused before the request; a read of unknown length is
-    asked as a Range up to the budget; anything else (a JSON listing) stops at the first chunk past it.
+    A Range read that would cross the budget is refused before the request, a body announced longer than
+    what is left before it is read; a read of unknown length is asked as a Range up to the budget; a body
+    of unannounced length (a chunked JSON listing) stops at the first chunk past it.
     """
 
     def __init__(self, *, budget: int = PROBE_BUDGET, **kwargs: Any):
@@ -91,6 +93,15 @@ class BudgetClient(HttpClient):
         super().count(n)
         if self.bytes_read > self.budget:
             raise BudgetExceeded(self.budget)
+
+    def request(self, method: str, url: str, *, stream: bool = True, **kwargs: Any) -> requests.Response:
+        """Bodies always streamed, so that one whose announced length would cross the budget is never read."""
+        resp = super().request(method, url, stream=True, **kwargs)
+        length = resp.headers.get("Content-Length", "")
+        if method == "GET" and length.isdigit() and int(length) > self.remaining:
+            resp.close()
+            raise BudgetExceeded(self.budget, int(length))
+        return resp
 
     def get_bytes(self, url: str, start: int | None = None, end: int | None = None, *,
                   ctx: ErrorContext | None = None) -> bytes:
