@@ -51,6 +51,7 @@ def test_convert_branch_new_layout_is_found_when_main_has_no_parquet(hub_server,
     assert {c.provenance.revision for c in cands} == {sha}  # the lock pins the branch that was read
     assert src.repo.pins == (f"revision={CONVERT_BRANCH}", "files=")
     assert "refs/convert/parquet clean/test" in caplog.text and "matches nothing" in caplog.text
+    assert "--source-option drifted:0:revision=refs/convert/parquet --source-option drifted:0:files=" in caplog.text
 
 
 def test_convert_branch_partial_split_and_default_config(hub_server):

@@ -301,8 +301,11 @@ class HubParquetSource:
             if exc.reason != "layout":
                 raise
             repo = discover(self.client, self.spec, exc, dataset=self.dataset, index=self.source_index)
-            log.warning("%s: %s@%s matches nothing for %s; %s", self._who(), self.spec.repo,
-                        self.spec.revision or "main", list(default_patterns(self.spec)), repo.note)
+            name, i = self.dataset or self.spec.repo, source_index(self.dataset, self.spec, self.source_index)
+            pins = " ".join(f"--source-option {name}:{i}:{pin}" for pin in repo.pins)
+            log.warning("%s: %s@%s matches nothing for %s; %s (to make the catalog say so: %s)", self._who(),
+                        self.spec.repo, self.spec.revision or "main", list(default_patterns(self.spec)), repo.note,
+                        pins)
         self.repo = repo
         return repo
 
