@@ -10,6 +10,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+import os  # noqa: E402
+
 from reap_omni.fixtures.media import make_audio, make_video  # noqa: E402
 
 
@@ -52,3 +54,29 @@ def tiny_loaded(tiny_ckpt):
 
     model = Qwen3OmniMoeForConditionalGeneration.from_pretrained(tiny_ckpt, dtype="float32").eval()
     return model, AutoProcessor.from_pretrained(tiny_ckpt)
+
+
+@pytest.fixture(scope="session")
+def manifests3(tmp_path_factory) -> dict[str, Path]:
+    """3 rows per stratum, so that 2 ranks get uneven shards (2 + 1); media of different lengths."""
+    root = tmp_path_factory.mktemp("data3")
+    rows: dict[str, list[dict]] = {"audio": [], "video": [], "mixed": []}
+    for i in range(3):
+        make_audio(root / f"a{i}.wav", seconds=1.0 + 0.5 * i, fmt="wav", freq=300.0 + 150 * i, seed=i)
+        make_video(root / f"v{i}.mp4", seconds=1.0 + i, with_audio=False, seed=i)
+        make_video(root / f"m{i}.mp4", seconds=1.0 + i, with_audio=True, seed=10 + i)
+        rows["audio"].append({"id": f"a{i}", "modality": "audio", "audio": str(root / f"a{i}.wav"), "text": f"t{i}"})
+        rows["video"].append({"id": f"v{i}", "modality": "video", "video": str(root / f"v{i}.mp4"), "text": "v"})
+        rows["mixed"].append({"id": f"m{i}", "modality": "mixed", "video": str(root / f"m{i}.mp4"),
+                              "has_audio": True, "text": "m"})
+    out = {}
+    for k, v in rows.items():
+        out[k] = root / f"{k}.jsonl"
+        out[k].write_text("".join(json.dumps(r) + "\n" for r in v))
+    bad = root / "bad.mp4"
+    bad.write_bytes(os.urandom(4096))  # exists, but no decoder reads it
+    broken = [dict(r) for r in rows["video"]]
+    broken[1]["video"] = str(bad)  # sample 1 -> rank 1 of 2
+    out["video_bad"] = root / "video_bad.jsonl"
+    out["video_bad"].write_text("".join(json.dumps(r) + "\n" for r in broken))
+    return out

@@ -118,6 +118,23 @@ def test_from_scores_accepts_new_and_legacy_locations(seed_run, tmp_path, layout
         assert torch.equal(got.strata[s].sums, want.strata[s].sums)
 
 
+def test_scores_record_provenance_and_from_scores_refuses_another_model(seed_run, tiny_ckpt, tmp_path, capsys):
+    import shutil
+
+    out, _ = seed_run
+    doc = json.loads((out / "reap_omni" / "scores.json").read_text())
+    meta = doc["meta"]
+    assert len(meta["text_config_sha256"]) == 64 and meta["token_policy"] == "all non-padding tokens"
+    assert {"torch", "transformers"} <= set(meta["versions"]) and meta["world_size"] == 1
+    other = tmp_path / "other"
+    shutil.copytree(out / "reap_omni", other)
+    meta["text_config_sha256"] = "0" * 64
+    (other / "scores.json").write_text(json.dumps(doc))
+    err = _err(["prune", "--model-path", str(tiny_ckpt), "--dry-run", "--from-scores", str(other / "scores.json")],
+               capsys)
+    assert "computed on a model whose thinker config differs" in err
+
+
 def test_repruning_a_pruned_folder_does_not_copy_its_scores(seed_run, tmp_path):
     """A pruned folder (with its scores) used as the source: the new folder gets only its own scores."""
     from reap_omni.prune.surgery import prune_checkpoint

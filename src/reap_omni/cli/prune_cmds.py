@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from-scores", help="prune from saved scores (a pruned folder, its reap_omni/scores.json, or "
                    ".safetensors), skipping calibration")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output-path")
+    p.add_argument("--checkpoint-every", type=int, default=8, metavar="N",
+                   help="checkpoint calibration statistics every N batches (0: never); a rerun resumes")
+    p.add_argument("--checkpoint-dir", help="where calibration checkpoints go (default: beside the scores output, "
+                   "<output>.calibration/)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (no progress bars)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run_prune_cmd)
 
@@ -59,6 +64,7 @@ def run_prune_cmd(args: argparse.Namespace) -> int:
     from reap_omni.prune.inputs import InputOptions
     from reap_omni.prune.pipeline import PruneOptions, run_prune
     from reap_omni.prune.placement import parse_device_map, parse_max_memory
+    from reap_omni.prune.progress import progress_enabled
 
     if args.video_fps <= 0:
         raise ReapOmniError("--video-fps must be positive")
@@ -78,8 +84,10 @@ def run_prune_cmd(args: argparse.Namespace) -> int:
         max_seq_len=args.max_seq_len,
         dry_run=args.dry_run, scores_out=args.scores_out, from_scores=args.from_scores, overwrite=args.overwrite,
         inputs=InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len),
+        checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+        progress=progress_enabled(args.quiet),
     )
-    summary = run_prune(opts)
+    summary = run_prune(opts, log=(lambda _msg: None) if args.quiet else None)
     if args.json and summary.get("rank", 0) == 0:  # under torchrun, rank 0 speaks for all
         print(json.dumps(summary, default=str))
     return 0

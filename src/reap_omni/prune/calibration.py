@@ -6,9 +6,10 @@ observer (the statistics), and data parallelism (which samples this rank runs, a
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from reap_omni.errors import ReapOmniError
@@ -31,6 +32,18 @@ class CalibrationSettings:
     batch_size: int = 1
     calibration_samples: int = 100
     inputs: InputOptions = field(default_factory=InputOptions)
+    checkpoint_dir: str | None = None  # resumable partial statistics go here (None: no checkpoints)
+    checkpoint_every: int = 8  # batches between checkpoints
+    progress: bool = False  # draw a tqdm bar per stratum (rank 0)
+
+    def key_options(self) -> dict[str, Any]:
+        """The options that change the statistics (a checkpoint resumes only under the same ones)."""
+        return {"component": self.component, "dtype": self.dtype, "batch_size": self.batch_size,
+                "inputs": asdict(self.inputs), "token_policy": TOKEN_POLICY}
+
+
+#: Which tokens count towards S (REAP's choice).
+TOKEN_POLICY = "all non-padding tokens"
 
 
 @dataclass
@@ -71,8 +84,14 @@ def _rank_folder(folder: str | None, dist: Dist) -> str | None:
 
 def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Callable[[str], None],
               dist: Dist | None = None) -> tuple[Scores, dict[str, StratumRun]]:
-    """Statistics of every stratum over all ranks' shards; every rank returns the same (reduced) scores."""
+    """Statistics of every stratum over all ranks' shards; every rank returns the same (reduced) scores.
+
+    With ``s.checkpoint_dir`` this rank's partial statistics are checkpointed every ``checkpoint_every``
+    batches and after each stratum; a rerun with the same inputs resumes from them (see ``checkpoint``).
+    """
     import torch
+
+    from reap_omni.prune.checkpoint import CalibrationCheckpoint, calibration_key
 
     dist = dist or Dist()
     if s.component != "thinker":
@@ -80,6 +99,18 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
             "calibrating the talker needs its speech-generation pass, which reap-omni does not run yet; "
             "score the thinker, or pass talker scores with --from-scores"
         )
+    ckpt = states = None
+    if s.checkpoint_dir:
+        key = calibration_key(s.model_path, samples, s.key_options(), dist.rank, dist.world_size)
+        ckpt = CalibrationCheckpoint(s.checkpoint_dir, key, dist.rank, dist.world_size)
+        states = ckpt.load()
+        if states:
+            done = {n: ("complete" if st.complete else f"{len(st.done)} samples") for n, st in states.items()}
+            log(f"resuming calibration from {ckpt.folder}: " + ", ".join(f"{n} {d}" for n, d in done.items()))
+        elif ckpt.stale:
+            log(f"the calibration checkpoint {ckpt.path} is for other inputs or options; starting over")
+    states = states or {}
+
     err: BaseException | None = None
     loaded = None
     try:
@@ -95,15 +126,10 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
     runs: dict[str, StratumRun] = {}
     with ReapObserver(blocks) as obs, torch.inference_mode():
         for name in STRATA:
-            shard = dist.shard(samples[name])
             err, t0 = None, time.perf_counter()
             try:
-                obs.reset()
-                for inputs, _chunk in iter_batches(processor, shard, name, s.batch_size, s.inputs):
-                    batch = {k: _to(k, v, device, dtype) for k, v in inputs.items()}
-                    obs.set_attention_mask(batch.get("attention_mask"))
-                    root(**batch, use_cache=False)
-                local = obs.stats()
+                local = _run_stratum(s, name, dist.shard(samples[name]), processor, root, obs, device, dtype,
+                                     states, ckpt, dist, log)
             except Exception as exc:  # noqa: BLE001 - reported collectively, then re-raised on this rank
                 err = exc
             dist.check(err, f"stratum {name}")
@@ -114,9 +140,67 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
                 f"in {runs[name].seconds:.1f} s ({runs[name].rates()})"
                 + (f" over {dist.world_size} ranks" if dist.active else ""))
     meta = {"model_path": str(s.model_path), "calibration_samples": s.calibration_samples,
-            "dtype": str(dtype).removeprefix("torch."), "token_policy": "all non-padding tokens",
-            "world_size": dist.world_size, "batch_size": s.batch_size}
-    return Scores(s.component, [b.layer for b in blocks], blocks[0].num_experts, blocks[0].top_k, strata, meta), runs
+            "dtype": str(dtype).removeprefix("torch."), "token_policy": TOKEN_POLICY,
+            "world_size": dist.world_size, "batch_size": s.batch_size, **provenance(s.model_path, s.component)}
+    scores = Scores(s.component, [b.layer for b in blocks], blocks[0].num_experts, blocks[0].top_k, strata, meta)
+    return scores, runs
+
+
+def _run_stratum(s: CalibrationSettings, name: str, shard: list[Sample], processor, root, obs, device, dtype,
+                 states: dict, ckpt, dist: Dist, log: Callable[[str], None]) -> StratumStats:
+    """This rank's statistics of one stratum, resumed from and checkpointed to ``ckpt`` when given."""
+    from reap_omni.prune.checkpoint import StratumState
+    from reap_omni.prune.inputs import media_seconds
+    from reap_omni.prune.progress import StratumProgress
+
+    st = states.get(name)
+    if st is not None and st.complete and st.done == [x.id for x in shard]:
+        return StratumStats(st.sums, st.counts, st.tokens)
+    if st is not None and st.done != [x.id for x in shard[:len(st.done)]]:
+        st = None  # not a prefix of this shard (cannot happen with an unchanged key): recompute
+    if st is not None:
+        obs.reset(StratumStats(st.sums, st.counts, st.tokens))
+        done = list(st.done)
+    else:
+        obs.reset()
+        done = []
+    label = f" (rank 0 of {dist.world_size})" if dist.active else ""
+    every = max(1, int(s.checkpoint_every))
+    with StratumProgress(name, len(shard), len(done), enabled=s.progress and dist.is_main, label=label) as bar:
+        for n_batch, (inputs, chunk) in enumerate(
+                iter_batches(processor, shard[len(done):], name, s.batch_size, s.inputs), start=1):
+            batch = {k: _to(k, v, device, dtype) for k, v in inputs.items()}
+            mask = batch.get("attention_mask")
+            obs.set_attention_mask(mask)
+            root(**batch, use_cache=False)
+            done.extend(x.id for x in chunk)
+            if ckpt is not None and n_batch % every == 0:
+                partial = obs.stats()
+                states[name] = StratumState(partial.sums, partial.counts, partial.tokens, list(done), False)
+                ckpt.save(states)
+            tokens = int(inputs["attention_mask"].sum()) if "attention_mask" in inputs else 0
+            bar.update(len(chunk), tokens, media_seconds(inputs))
+    local = obs.stats()
+    if ckpt is not None:
+        states[name] = StratumState(local.sums, local.counts, local.tokens, done, True)
+        ckpt.save(states)
+    return local
+
+
+def provenance(model_path: str, component: str) -> dict[str, Any]:
+    """What the scores were computed from: the component's config hash, and the library versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from reap_omni.prune.model_io import component_text_config, text_config_hash
+
+    cfg = read_config(model_path)
+    out: dict[str, Any] = {"text_config_sha256": text_config_hash(component_text_config(cfg, component))}
+    versions = {}
+    for pkg in ("reap-omni", "torch", "transformers", "accelerate"):
+        with contextlib.suppress(PackageNotFoundError):
+            versions[pkg] = version(pkg)
+    out["versions"] = versions
+    return out
 
 
 def _load(s: CalibrationSettings, dist: Dist, log: Callable[[str], None]):

@@ -181,3 +181,13 @@ def _media_seconds(inputs: dict[str, Any], stratum: str) -> float:
         return float(inputs["feature_attention_mask"].sum(-1).max()) / 100.0
     grid = inputs["video_grid_thw"]
     return float(grid[:, 0].max() * inputs["video_second_per_grid"].max())
+
+
+def media_seconds(inputs: dict[str, Any]) -> float:
+    """Seconds of media in a batch (video time when there is video, else audio time): for progress rates."""
+    if "video_grid_thw" in inputs and "video_second_per_grid" in inputs:
+        grid, per = inputs["video_grid_thw"], inputs["video_second_per_grid"]
+        return float((grid[:, 0].double() * per.double()).sum())
+    if "feature_attention_mask" in inputs:
+        return float(inputs["feature_attention_mask"].sum()) / 100.0
+    return 0.0

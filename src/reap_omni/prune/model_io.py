@@ -54,6 +54,13 @@ def component_text_config(cfg: dict[str, Any], component: str) -> dict[str, Any]
     return sub["text_config"]
 
 
+def text_config_hash(text_cfg: dict[str, Any]) -> str:
+    """sha256 of the component's text config (what scores must have been computed on)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(text_cfg, sort_keys=True).encode()).hexdigest()
+
+
 def experts_key(text_cfg: dict[str, Any]) -> str:
     """The config key holding the expert count: ``num_experts`` (the Instruct checkpoint), or
     ``num_local_experts`` (how transformers 5.x serialises the talker's text config)."""

@@ -59,6 +59,7 @@ class ReapObserver:
         # per block: (sums [E] f64, counts [E] i64, tokens [] i64), created on first use on the device the
         # block computes on (a meta router weight under disk offload tells nothing)
         self._acc: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None] = [None] * len(blocks)
+        self._base: StratumStats | None = None  # restored partial statistics (resume), seeded into _acc
         self._mask: torch.Tensor | None = None
         self._mask_on: dict[torch.device, torch.Tensor] = {}
         self._handles = []
@@ -93,9 +94,15 @@ class ReapObserver:
     def _accumulators(self, slot: int, device: torch.device):
         acc = self._acc[slot]
         if acc is None:
-            e = self.num_experts
-            acc = (torch.zeros(e, dtype=torch.float64, device=device), torch.zeros(e, dtype=torch.int64, device=device),
-                   torch.zeros((), dtype=torch.int64, device=device))
+            if self._base is not None:  # continue exactly where the checkpoint stopped
+                b = self._base
+                acc = (b.sums[slot].to(device, copy=True), b.counts[slot].to(device, copy=True),
+                       b.tokens[slot].to(device, copy=True))
+            else:
+                e = self.num_experts
+                acc = (torch.zeros(e, dtype=torch.float64, device=device),
+                       torch.zeros(e, dtype=torch.int64, device=device),
+                       torch.zeros((), dtype=torch.int64, device=device))
             self._acc[slot] = acc
         elif acc[0].device != device:  # the block moved (not expected): keep accumulating where it computes now
             acc = self._acc[slot] = tuple(t.to(device) for t in acc)
@@ -110,10 +117,15 @@ class ReapObserver:
         for slot, acc in enumerate(self._acc):
             if acc is not None:
                 sums[slot], counts[slot], tokens[slot] = (t.cpu() for t in acc)
+            elif self._base is not None:
+                sums[slot], counts[slot], tokens[slot] = (self._base.sums[slot], self._base.counts[slot],
+                                                          self._base.tokens[slot])
         return StratumStats(sums, counts, tokens)
 
-    def reset(self) -> None:
+    def reset(self, base: StratumStats | None = None) -> None:
+        """Start a new stratum: from zero, or from ``base`` (partial statistics restored from a checkpoint)."""
         self._acc = [None] * len(self.blocks)
+        self._base = base
 
     def close(self) -> None:
         for h in self._handles:

@@ -52,6 +52,25 @@ class PruneOptions:
     from_scores: str | None = None
     overwrite: bool = False
     inputs: InputOptions = field(default_factory=InputOptions)
+    checkpoint_dir: str | None = None  # default: beside the scores output (see checkpoint_folder)
+    checkpoint_every: int = 8  # batches between calibration checkpoints; 0: no checkpoints
+    progress: bool = False  # tqdm bars (the CLI turns them on for a terminal without --quiet)
+
+
+def checkpoint_folder(opts: PruneOptions) -> Path | None:
+    """Where calibration checkpoints go: ``--checkpoint-dir``, else beside the scores output
+    (``<scores stem>.calibration/`` or ``<output>.calibration/``); None when nothing is written."""
+    if opts.checkpoint_every <= 0:
+        return None
+    if opts.checkpoint_dir:
+        return Path(opts.checkpoint_dir)
+    if opts.scores_out:
+        p = Path(opts.scores_out)
+        return p.with_name(p.stem + ".calibration")
+    if opts.output_path and not opts.dry_run:
+        p = Path(opts.output_path)
+        return p.with_name(p.name + ".calibration")
+    return None
 
 
 def moe_layers_from_config(text_cfg: dict[str, Any]) -> list[int]:
@@ -120,6 +139,8 @@ def _settings(opts: PruneOptions):
         model_path=opts.model_path, component=opts.component, device=opts.device, device_map=opts.device_map,
         max_memory=opts.max_memory, offload_folder=opts.offload_folder, dtype=opts.dtype, batch_size=opts.batch_size,
         calibration_samples=opts.calibration_samples, inputs=opts.inputs,
+        checkpoint_dir=str(folder) if (folder := checkpoint_folder(opts)) else None,
+        checkpoint_every=opts.checkpoint_every, progress=opts.progress,
     )
 
 
@@ -132,6 +153,7 @@ def _score_and_write(opts, samples, layers, n_exp, log, dist) -> dict[str, Any]:
         check_scores_fit(scores, opts.component, layers, n_exp, "calibration")
     if not dist.is_main:
         dist.check(None, "writing on rank 0")  # exit with rank 0's outcome
+        _remove_checkpoint(opts, dist)
         return {"rank": dist.rank}
     err: BaseException | None = None
     summary: dict[str, Any] = {}
@@ -139,6 +161,7 @@ def _score_and_write(opts, samples, layers, n_exp, log, dist) -> dict[str, Any]:
         if scores is None:
             scores = load_scores(opts.from_scores)
             check_scores_fit(scores, opts.component, layers, n_exp, opts.from_scores)
+            _check_same_model(scores, opts)
             log(f"loaded scores from {opts.from_scores}; calibration skipped")
         summary = _select_and_write(opts, scores, layers, n_exp, log)
         if runs is not None:
@@ -148,7 +171,34 @@ def _score_and_write(opts, samples, layers, n_exp, log, dist) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - reported to the other ranks, then re-raised
         err = exc
     dist.check(err, "writing on rank 0")
+    _remove_checkpoint(opts, dist)
     return summary
+
+
+def _remove_checkpoint(opts: PruneOptions, dist) -> None:
+    """The run is complete: this rank's calibration checkpoint is no longer needed."""
+    folder = checkpoint_folder(opts)
+    if folder is None or opts.from_scores:
+        return
+    from reap_omni.prune.checkpoint import CalibrationCheckpoint
+
+    CalibrationCheckpoint(folder, "", dist.rank, dist.world_size).remove()
+
+
+def _check_same_model(scores: Scores, opts: PruneOptions) -> None:
+    """Scores carry the hash of the config they were computed on; refuse them for another model."""
+    from reap_omni.prune.model_io import text_config_hash
+
+    want = scores.meta.get("text_config_sha256")
+    if not want:
+        return  # scores written before provenance was recorded
+    cfg = read_config(opts.model_path)
+    have = text_config_hash(component_text_config(cfg, opts.component))
+    if have != want:
+        raise ReapOmniError(
+            f"{opts.from_scores} was computed on a model whose {opts.component} config differs from "
+            f"{opts.model_path}'s (config hash {want[:12]} vs {have[:12]}); score this model instead"
+        )
 
 
 def _select_and_write(opts: PruneOptions, scores: Scores, layers: list[int], n_exp: int,
