@@ -157,23 +157,76 @@ def _temporal_patch(processor) -> int:
 
 def iter_batches(processor, samples: list[Sample], stratum: str, batch_size: int,
                  opts: InputOptions) -> Iterator[tuple[dict[str, Any], list[Sample]]]:
-    """Batches of model inputs, each fitted under ``max_seq_len`` by shortening the media read."""
+    """Batches of model inputs whose statistics do not depend on the batch.
+
+    Each sample goes through the processor on its own (fitted under ``max_seq_len`` by shortening its own
+    media), then the samples are collated. Processing a batch at once would not do: the Whisper feature
+    extractor pads every waveform to the longest before its STFT and log-mel normalisation, so a clip's
+    last frames, and its S1/S3 scores, would depend on which clips share its batch; and shortening a whole
+    batch to fit its longest sample would shorten the others too.
+    """
     for i in range(0, len(samples), batch_size):
         chunk = samples[i:i + batch_size]
-        max_seconds = None
-        for _attempt in range(6):
-            inputs = build_inputs(processor, chunk, stratum, opts, max_seconds)
-            length = int(inputs["input_ids"].shape[1])
-            if length <= opts.max_seq_len:
-                break
-            seconds = max_seconds or _media_seconds(inputs, stratum)
-            max_seconds = max(0.5, seconds * 0.9 * opts.max_seq_len / length)
+        parts = [fit_sample(processor, sample, stratum, opts) for sample in chunk]
+        yield collate(parts, processor), chunk
+
+
+def fit_sample(processor, sample: Sample, stratum: str, opts: InputOptions) -> dict[str, Any]:
+    """One sample's processor outputs (batch of 1), its media shortened until it fits ``max_seq_len``."""
+    max_seconds = None
+    for _attempt in range(6):
+        inputs = build_inputs(processor, [sample], stratum, opts, max_seconds)
+        length = int(inputs["input_ids"].shape[1])
+        if length <= opts.max_seq_len:
+            return inputs
+        seconds = max_seconds or _media_seconds(inputs, stratum)
+        max_seconds = max(0.5, seconds * 0.9 * opts.max_seq_len / length)
+    raise ReapOmniError(
+        f"{sample.where}: cannot fit the sample into --max-seq-len {opts.max_seq_len} "
+        f"({length} tokens even with the media shortened); raise --max-seq-len"
+    )
+
+
+#: Per-sample tensors stacked along the batch (padded), and per-item tensors concatenated (patches, grids).
+_TEXT_KEYS = ("input_ids", "attention_mask")
+_FRAME_KEYS = {"input_features": -1, "feature_attention_mask": -1}  # padded on the right along this dim
+_CONCAT_KEYS = ("pixel_values_videos", "pixel_values", "video_grid_thw", "image_grid_thw", "video_second_per_grid")
+
+
+def collate(parts: list[dict[str, Any]], processor) -> dict[str, Any]:
+    """Samples processed one by one -> one batch, padded the way the processor pads a batch.
+
+    Text is padded on the tokenizer's side with its pad id (mask 0). Audio features are padded on the
+    right with zeros and ``feature_attention_mask`` 0: the audio tower keeps only the masked-in frames, so
+    the padding values never reach the model. Video patches and grids are concatenated in sample order.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if len(parts) == 1:
+        return parts[0]
+    tok = getattr(processor, "tokenizer", None)
+    left = getattr(tok, "padding_side", "left") == "left"
+    pad_id = getattr(tok, "pad_token_id", None)
+    pad_id = 0 if pad_id is None else int(pad_id)
+    out: dict[str, Any] = {}
+    for key, first in parts[0].items():
+        values = [p[key] for p in parts]
+        if not isinstance(first, torch.Tensor):
+            out[key] = first  # flags such as use_audio_in_video: the same for every sample of a stratum
+        elif key in _TEXT_KEYS:
+            n = max(v.shape[-1] for v in values)
+            fill = pad_id if key == "input_ids" else 0
+            out[key] = torch.cat([F.pad(v, (n - v.shape[-1], 0) if left else (0, n - v.shape[-1]), value=fill)
+                                  for v in values])
+        elif key in _FRAME_KEYS:
+            n = max(v.shape[-1] for v in values)
+            out[key] = torch.cat([F.pad(v, (0, n - v.shape[-1]), value=0) for v in values])
+        elif key in _CONCAT_KEYS:
+            out[key] = torch.cat(values)
         else:
-            raise ReapOmniError(
-                f"{chunk[0].where}: cannot fit the sample into --max-seq-len {opts.max_seq_len} "
-                f"({length} tokens even with the media shortened); raise --max-seq-len"
-            )
-        yield inputs, chunk
+            raise ReapOmniError(f"cannot batch the processor output {key!r}; use --batch-size 1")
+    return out
 
 
 def _media_seconds(inputs: dict[str, Any], stratum: str) -> float:
