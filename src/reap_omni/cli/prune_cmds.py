@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint calibration statistics every N batches (0: never); a rerun resumes")
     p.add_argument("--checkpoint-dir", help="where calibration checkpoints go (default: beside the scores output, "
                    "<output>.calibration/)")
+    p.add_argument("--tokens", choices=("all", "media"), default="all",
+                   help="tokens that count towards the saliency: all non-padding tokens (REAP, default) or only "
+                   "media tokens (audio/video placeholders and their span markers)")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (no progress bars)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run_prune_cmd)
@@ -85,7 +88,7 @@ def run_prune_cmd(args: argparse.Namespace) -> int:
         dry_run=args.dry_run, scores_out=args.scores_out, from_scores=args.from_scores, overwrite=args.overwrite,
         inputs=InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len),
         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
-        progress=progress_enabled(args.quiet),
+        progress=progress_enabled(args.quiet), tokens=args.tokens,
     )
     summary = run_prune(opts, log=(lambda _msg: None) if args.quiet else None)
     if args.json and summary.get("rank", 0) == 0:  # under torchrun, rank 0 speaks for all

@@ -14,8 +14,14 @@ from typing import Any
 
 from reap_omni.errors import ReapOmniError
 from reap_omni.prune.distributed import Dist, rank_device_map, rank_max_memory
-from reap_omni.prune.inputs import InputOptions, Sample, iter_batches
-from reap_omni.prune.model_io import execution_device, find_moe_blocks, load_for_scoring, read_config
+from reap_omni.prune.inputs import InputOptions, Sample, iter_batches, media_token_mask
+from reap_omni.prune.model_io import (
+    execution_device,
+    find_moe_blocks,
+    load_for_scoring,
+    media_token_ids,
+    read_config,
+)
 from reap_omni.prune.observer import StratumStats
 from reap_omni.prune.scores import STRATA, Scores
 
@@ -35,15 +41,20 @@ class CalibrationSettings:
     checkpoint_dir: str | None = None  # resumable partial statistics go here (None: no checkpoints)
     checkpoint_every: int = 8  # batches between checkpoints
     progress: bool = False  # draw a tqdm bar per stratum (rank 0)
+    tokens: str = "all"  # token policy, see TOKEN_POLICIES
 
     def key_options(self) -> dict[str, Any]:
         """The options that change the statistics (a checkpoint resumes only under the same ones)."""
         return {"component": self.component, "dtype": self.dtype, "batch_size": self.batch_size,
-                "inputs": asdict(self.inputs), "token_policy": TOKEN_POLICY}
+                "inputs": asdict(self.inputs), "tokens": self.tokens}
 
 
-#: Which tokens count towards S (REAP's choice).
-TOKEN_POLICY = "all non-padding tokens"
+#: Which tokens count towards S. ``all`` is REAP's choice; ``media`` keeps S1/S2/S3 from being diluted by
+#: the chat template's and the answer's text, which every stratum shares.
+TOKEN_POLICIES = {
+    "all": "all non-padding tokens",
+    "media": "media tokens only: audio/video/image placeholders and their span markers",
+}
 
 
 @dataclass
@@ -94,6 +105,8 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
     from reap_omni.prune.checkpoint import CalibrationCheckpoint, calibration_key
 
     dist = dist or Dist()
+    if s.tokens not in TOKEN_POLICIES:
+        raise ReapOmniError(f"--tokens must be one of {', '.join(TOKEN_POLICIES)}, got {s.tokens!r}")
     if s.component != "thinker":
         raise ReapOmniError(
             "calibrating the talker needs its speech-generation pass, which reap-omni does not run yet; "
@@ -140,7 +153,7 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
                 f"in {runs[name].seconds:.1f} s ({runs[name].rates()})"
                 + (f" over {dist.world_size} ranks" if dist.active else ""))
     meta = {"model_path": str(s.model_path), "calibration_samples": s.calibration_samples,
-            "dtype": str(dtype).removeprefix("torch."), "token_policy": TOKEN_POLICY,
+            "dtype": str(dtype).removeprefix("torch."), "tokens": s.tokens, "token_policy": TOKEN_POLICIES[s.tokens],
             "world_size": dist.world_size, "batch_size": s.batch_size, **provenance(s.model_path, s.component)}
     scores = Scores(s.component, [b.layer for b in blocks], blocks[0].num_experts, blocks[0].top_k, strata, meta)
     return scores, runs
@@ -164,6 +177,7 @@ def _run_stratum(s: CalibrationSettings, name: str, shard: list[Sample], process
     else:
         obs.reset()
         done = []
+    media_ids = media_token_ids(root.config) if s.tokens == "media" else None
     label = f" (rank 0 of {dist.world_size})" if dist.active else ""
     every = max(1, int(s.checkpoint_every))
     with StratumProgress(name, len(shard), len(done), enabled=s.progress and dist.is_main, label=label) as bar:
@@ -171,6 +185,8 @@ def _run_stratum(s: CalibrationSettings, name: str, shard: list[Sample], process
                 iter_batches(processor, shard[len(done):], name, s.batch_size, s.inputs), start=1):
             batch = {k: _to(k, v, device, dtype) for k, v in inputs.items()}
             mask = batch.get("attention_mask")
+            if media_ids is not None:
+                mask = media_token_mask(batch["input_ids"], mask, media_ids)
             obs.set_attention_mask(mask)
             root(**batch, use_cache=False)
             done.extend(x.id for x in chunk)
@@ -178,7 +194,7 @@ def _run_stratum(s: CalibrationSettings, name: str, shard: list[Sample], process
                 partial = obs.stats()
                 states[name] = StratumState(partial.sums, partial.counts, partial.tokens, list(done), False)
                 ckpt.save(states)
-            tokens = int(inputs["attention_mask"].sum()) if "attention_mask" in inputs else 0
+            tokens = int(mask.sum()) if mask is not None else 0
             bar.update(len(chunk), tokens, media_seconds(inputs))
     local = obs.stats()
     if ckpt is not None:

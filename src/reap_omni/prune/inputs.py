@@ -244,3 +244,19 @@ def media_seconds(inputs: dict[str, Any]) -> float:
     if "feature_attention_mask" in inputs:
         return float(inputs["feature_attention_mask"].sum()) / 100.0
     return 0.0
+
+
+def media_token_mask(input_ids, attention_mask, media_ids: list[int]):
+    """1 where a (non-padding) token lies in a modality span: a media placeholder or a span marker.
+
+    In Qwen3-Omni's expanded prompt every token of an audio span (``<|audio_start|>``, the audio
+    placeholders, ``<|audio_end|>``) and of a video span (``<|vision_start|>``, video placeholders and, in
+    S3, the interleaved audio span, ``<|vision_end|>``) is one of these ids, so membership is the span.
+    """
+    import torch
+
+    ids = torch.tensor(media_ids, dtype=input_ids.dtype, device=input_ids.device)
+    mask = torch.isin(input_ids, ids)
+    if attention_mask is not None:
+        mask &= attention_mask.bool()
+    return mask.to(attention_mask.dtype if attention_mask is not None else torch.int64)

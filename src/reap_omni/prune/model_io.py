@@ -61,6 +61,23 @@ def text_config_hash(text_cfg: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(text_cfg, sort_keys=True).encode()).hexdigest()
 
 
+#: The thinker config's ids of the media placeholders and of the markers around each media span.
+MEDIA_TOKEN_KEYS = ("audio_token_id", "video_token_id", "image_token_id", "audio_start_token_id",
+                    "audio_end_token_id", "vision_start_token_id", "vision_end_token_id")
+
+
+def media_token_ids(config) -> list[int]:
+    """Ids of the tokens inside a modality span (placeholders and span markers), from the model's config."""
+    ids = []
+    for key in MEDIA_TOKEN_KEYS:
+        value = getattr(config, key, None)
+        if value is not None:
+            ids.append(int(value))
+    if not ids:
+        raise ReapOmniError("the model config names no media token ids; --tokens media cannot tell media tokens")
+    return sorted(set(ids))
+
+
 def experts_key(text_cfg: dict[str, Any]) -> str:
     """The config key holding the expert count: ``num_experts`` (the Instruct checkpoint), or
     ``num_local_experts`` (how transformers 5.x serialises the talker's text config)."""

@@ -55,6 +55,7 @@ class PruneOptions:
     checkpoint_dir: str | None = None  # default: beside the scores output (see checkpoint_folder)
     checkpoint_every: int = 8  # batches between calibration checkpoints; 0: no checkpoints
     progress: bool = False  # tqdm bars (the CLI turns them on for a terminal without --quiet)
+    tokens: str = "all"  # which tokens count: all (REAP) or media (placeholders and span markers)
 
 
 def checkpoint_folder(opts: PruneOptions) -> Path | None:
@@ -140,7 +141,7 @@ def _settings(opts: PruneOptions):
         max_memory=opts.max_memory, offload_folder=opts.offload_folder, dtype=opts.dtype, batch_size=opts.batch_size,
         calibration_samples=opts.calibration_samples, inputs=opts.inputs,
         checkpoint_dir=str(folder) if (folder := checkpoint_folder(opts)) else None,
-        checkpoint_every=opts.checkpoint_every, progress=opts.progress,
+        checkpoint_every=opts.checkpoint_every, progress=opts.progress, tokens=opts.tokens,
     )
 
 
