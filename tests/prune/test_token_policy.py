@@ -86,10 +86,11 @@ def test_media_policy_saliency_equals_the_reference_on_media_tokens(tiny_loaded,
         torch.testing.assert_close(stats.sums[i], ref_sums, rtol=1e-5, atol=1e-6)
 
 
-def test_cli_records_the_token_policy(tiny_ckpt, manifests, tmp_path):
+def test_cli_records_the_token_policy(tiny_ckpt, manifests, tmp_path, capsys):
     out = tmp_path / "scores.json"
     assert run(["prune", "--model-path", str(tiny_ckpt), "--audio-data", str(manifests["audio"]), "--video-data",
                 str(manifests["video"]), "--mixed-data", str(manifests["mixed"]), "--dry-run", "--tokens", "media",
                 "--calibration-samples", "1", "--video-max-pixels", "4096", "--scores-out", str(out), "-q"]) == 0
+    assert capsys.readouterr().err == ""  # -q: errors only
     meta = json.loads(out.read_text())["meta"]
     assert meta["tokens"] == "media" and meta["token_policy"].startswith("media tokens only")

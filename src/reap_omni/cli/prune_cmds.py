@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 
 from reap_omni.errors import ReapOmniError
@@ -90,7 +91,27 @@ def run_prune_cmd(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         progress=progress_enabled(args.quiet), tokens=args.tokens,
     )
-    summary = run_prune(opts, log=(lambda _msg: None) if args.quiet else None)
+    with _quiet_transformers(args.quiet):
+        summary = run_prune(opts, log=(lambda _msg: None) if args.quiet else None)
     if args.json and summary.get("rank", 0) == 0:  # under torchrun, rank 0 speaks for all
         print(json.dumps(summary, default=str))
     return 0
+
+
+@contextlib.contextmanager
+def _quiet_transformers(quiet: bool):
+    """With --quiet, transformers' own loading bars and notes are hidden too (restored afterwards)."""
+    if not quiet:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
