@@ -140,9 +140,9 @@ def _calibrate_cmd(launcher: list[str], ckpt: Path, data: dict[str, Path], score
     return json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
 
 
-def calibration_throughput(workdir: Path, n: int) -> tuple[dict, dict, float]:
-    """1 process vs 2 gloo ranks over the same ``n`` samples per stratum; returns both summaries and the
-    largest relative difference of their sums."""
+def calibration_throughput(workdir: Path, n: int, repeats: int) -> tuple[list[dict], list[dict], float]:
+    """1 process vs 2 gloo ranks over the same ``n`` samples per stratum, ``repeats`` times each, alternating
+    which goes first; returns both lists of summaries and the largest relative difference of their sums."""
     import torch
 
     from reap_omni.prune.scores import load_scores
@@ -151,14 +151,18 @@ def calibration_throughput(workdir: Path, n: int) -> tuple[dict, dict, float]:
     ckpt = save_tiny_checkpoint(workdir / "ckpt", kind="thinker", num_experts=64, top_k=8, hidden=256,
                                 moe_intermediate=128, layers=4, heads=8, kv_heads=2, max_shard_size="50MB")
     data = _calibration_data(workdir, n)
-    one = _calibrate_cmd([sys.executable], ckpt, data, workdir / "one" / "scores.json", n)
-    two = _calibrate_cmd([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"],
-                         ckpt, data, workdir / "two" / "scores.json", n)
-    a, b = load_scores(workdir / "one" / "scores.json"), load_scores(workdir / "two" / "scores.json")
+    single = [sys.executable]
+    ranks = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    ones, twos = [], []
+    for i in range(repeats):
+        order = ((single, ones, "one"), (ranks, twos, "two"))
+        for launcher, out, name in order[:: 1 if i % 2 == 0 else -1]:
+            out.append(_calibrate_cmd(launcher, ckpt, data, workdir / f"{name}{i}" / "scores.json", n))
+    a, b = load_scores(workdir / "one0" / "scores.json"), load_scores(workdir / "two0" / "scores.json")
     rel = max(float(((a.strata[s].sums - b.strata[s].sums).abs() / a.strata[s].sums.abs().clamp(min=1e-300)).max())
               for s in a.strata)
     assert all(torch.equal(a.strata[s].counts, b.strata[s].counts) for s in a.strata)
-    return one, two, rel
+    return ones, twos, rel
 
 
 def _totals(summary: dict) -> tuple[int, int, float]:
@@ -171,18 +175,28 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--calibration-samples", type=int, default=16, help="per stratum, for 3. and 4.")
+    ap.add_argument("--calibration-samples", type=int, default=24, help="per stratum, for 3. and 4.")
+    ap.add_argument("--calibration-repeats", type=int, default=3, help="runs of each launcher, for 4.")
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        one, two, rel = calibration_throughput(Path(tmp), args.calibration_samples)
-    (n1, t1, s1), (n2, t2, s2) = _totals(one), _totals(two)
+        ones, twos, rel = calibration_throughput(Path(tmp), args.calibration_samples, args.calibration_repeats)
+    load_after = os.getloadavg()[0]
+    one = min(ones, key=lambda r: _totals(r)[2])
     for name, c in one["calibration"].items():
         print(f"calib    {name} 1 process: {c['samples']} samples, {c['tokens']} tokens in {c['seconds']:.2f} s: "
               f"{c['samples'] / c['seconds']:.2f} samples/s, {c['tokens'] / c['seconds']:.0f} tokens/s")
-    print(f"calib    all strata, 1 process x 1 thread: {n1 / s1:.2f} samples/s, {t1 / s1:.0f} tokens/s ({s1:.2f} s)")
-    print(f"calib    all strata, 2 gloo ranks x 1 thread: {n2 / s2:.2f} samples/s, {t2 / s2:.0f} tokens/s ({s2:.2f} s)")
-    print(f"calib    data-parallel speed-up {s1 / s2:.2f}x (target >= 1.6x on 2 cores); sums differ by <= {rel:.1e} "
-          "relative, counts equal")
+    t1 = sorted(_totals(r)[2] for r in ones)
+    t2 = sorted(_totals(r)[2] for r in twos)
+    n1, k1, _ = _totals(ones[0])
+    med1, med2 = statistics.median(t1), statistics.median(t2)
+    print(f"calib    all strata, 1 process x 1 thread: {n1 / med1:.2f} samples/s, {k1 / med1:.0f} tokens/s "
+          f"(median {med1:.2f} s of {len(t1)})")
+    print(f"calib    all strata, 2 gloo ranks x 1 thread: {n1 / med2:.2f} samples/s, {k1 / med2:.0f} tokens/s "
+          f"(median {med2:.2f} s of {len(t2)})")
+    print(f"calib    data-parallel speed-up: median {med1 / med2:.2f}x, best pair {t1[0] / t2[0]:.2f}x "
+          f"(target >= 1.6x on 2 cores); sums differ by <= {rel:.1e} relative, counts equal; "
+          f"load average {load_before:.2f} -> {load_after:.2f} (other processes share the cores)")
     for shape in SHAPES:
         plain, observed = forward_overhead(shape, args.seq_len, args.batch, args.repeats)
         print(f"forward  {shape:10s} plain {plain * 1e3:8.1f} ms  observed {observed * 1e3:8.1f} ms  "
