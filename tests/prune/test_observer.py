@@ -85,6 +85,8 @@ def test_observer_counts_routing_frequency(tiny_loaded, manifests):
 def experts_implementation(request, tiny_loaded):
     """Switch the tiny model's experts kernel for one test (``eager``, ``grouped_mm``, ``batched_mm``)."""
     model, _processor = tiny_loaded
+    if not hasattr(model, "set_experts_implementation"):
+        pytest.skip("fused experts kernels are transformers 5.x; 4.57 has one module per expert")
     before = model.get_experts_implementation()
     model.set_experts_implementation(request.param)
     assert find_moe_blocks(model.thinker)[0].module.experts.config._experts_implementation == request.param

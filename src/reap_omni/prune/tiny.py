@@ -210,7 +210,22 @@ def save_tiny_checkpoint(
     out = Path(path)
     model = build_tiny_model(kind, seed, **thinker_kwargs)
     model.save_pretrained(out, max_shard_size=max_shard_size)
-    build_tiny_processor().save_pretrained(out)
+    processor = build_tiny_processor()
+    processor.save_pretrained(out)
+    _merge_preprocessor_config(out, processor)
     with open(out / "reap_omni_tiny.json", "w") as f:
         json.dump({"kind": kind, "seed": seed, "video_size": TINY_VIDEO_SIZE}, f)
     return out
+
+
+def _merge_preprocessor_config(out: Path, processor) -> None:
+    """transformers 4.57 saves the feature extractor and the image processor to the same
+    ``preprocessor_config.json`` (the second overwrites the first); the real checkpoint holds both in it."""
+    path = out / "preprocessor_config.json"
+    if not path.is_file():  # transformers 5.x: everything is in processor_config.json
+        return
+    cfg = json.loads(path.read_text())
+    for part in (processor.feature_extractor, processor.image_processor):
+        for key, value in part.to_dict().items():
+            cfg.setdefault(key, value)
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
