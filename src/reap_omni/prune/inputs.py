@@ -136,8 +136,8 @@ def build_inputs(processor, samples: list[Sample], stratum: str, opts: InputOpti
             if uses_load_audio_from_video(processor):
                 kwargs["load_audio_from_video"] = True
                 kwargs["audio_from_video_indices"] = list(range(len(samples)))
-            else:
-                kwargs["use_audio_in_video"] = True
+            else:  # transformers < 5.24 reads it from videos_kwargs (a top-level one is lost beside them)
+                videos_kwargs["use_audio_in_video"] = True
     if "audio" in kwargs:
         kwargs["audio_kwargs"] = {"sampling_rate": SAMPLE_RATE}
     try:
