@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "reap_omni.cli.convert_cmds",
     "reap_omni.cli.training_cmds",
     "reap_omni.cli.prune_cmds",
+    "reap_omni.cli.eval_cmds",
 )
 
 #: Subcommand groups exposed by the seed-compatible root scripts.

@@ -1,0 +1,106 @@
+"""``reap-omni eval``: REAP-OMNI's expert selection against baselines on held-out rows (needs ``[prune]``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from reap_omni.errors import ReapOmniError
+
+METHOD_NAMES = ("reap-omni", "reap-s1", "frequency", "random")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate expert selections (REAP-OMNI, S1 only, frequency, random) and pruned checkpoints on "
+        "held-out audio/video/mixed rows",
+        description="Each selection keeps the same K experts per layer and is evaluated on the loaded original "
+        "model by masking the other experts out of the router (the same routing as the pruned checkpoint). "
+        "Per stratum and method: teacher-forced NLL/perplexity of the answer tokens, KL(original || method), "
+        "top-1 agreement, WER/CER of greedy transcripts for ASR rows, wall time. Writes eval.json, eval.md, "
+        "eval_rows.jsonl and PNGs into --output.",
+    )
+    p.add_argument("--model", "--model-path", dest="model", required=True,
+                   help="the original Qwen3-Omni-MoE checkpoint")
+    p.add_argument("--scores", help="saved scores: a pruned folder, its reap_omni/scores.json, or --scores-out's file")
+    p.add_argument("--retention", "--retention-rate", dest="retention", type=float, default=0.5,
+                   help="fraction of experts every selection keeps per layer (0, 1]")
+    p.add_argument("--methods", default=",".join(METHOD_NAMES),
+                   help=f"comma-separated selections to evaluate, from {', '.join(METHOD_NAMES)}; '' for none "
+                   "(the original is always evaluated)")
+    p.add_argument("--pruned", help="also evaluate this written pruned checkpoint (loaded after the original is freed)")
+    p.add_argument("--audio-data", help="S1: held-out unified JSONL of audio rows")
+    p.add_argument("--video-data", help="S2: held-out unified JSONL of video rows")
+    p.add_argument("--mixed-data", help="S3: held-out unified JSONL of videos whose audio track is used")
+    p.add_argument("--samples", type=int, default=100, help="rows used from each stratum (the first N)")
+    p.add_argument("--max-new-tokens", type=int, default=128,
+                   help="greedy transcript length for ASR rows (task asr); 0: no transcripts")
+    p.add_argument("--asr-prompt", default=None, help="instruction of the transcription turn "
+                   "(default: 'Transcribe the audio into text.')")
+    p.add_argument("--calibration-lock", action="append", default=[], metavar="LOCK",
+                   help="manifest.lock.json of the calibration set (or its folder); rows in it are refused; repeatable")
+    p.add_argument("--skip-calibration-rows", action="store_true",
+                   help="drop rows that are in the calibration set instead of refusing to run")
+    p.add_argument("--output", required=True, help="folder for eval.json, eval.md, eval_rows.jsonl and the PNGs")
+    p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="REAP-OMNI's lambda (as prune)")
+    p.add_argument("--beta", type=float, default=1.0, help="REAP-OMNI's beta (as prune)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random selection")
+    p.add_argument("--kl-top-k", type=int, default=64,
+                   help="the original's top-k log-probabilities kept per token for KL (the rest is one bucket)")
+    p.add_argument("--device", help="one torch device, e.g. cuda:0 (default cpu)")
+    p.add_argument("--device-map", help="spread the model over devices: auto, balanced, balanced_low_0, sequential, "
+                   "or a JSON object / file of module name -> device (as prune)")
+    p.add_argument("--max-memory", help="memory per device for --device-map, e.g. 0=20GiB,1=20GiB,cpu=60GiB")
+    p.add_argument("--offload-folder", help="with --device-map: put weights that fit nowhere else on disk here")
+    p.add_argument("--dtype", default="auto", help="auto, bfloat16, float16 or float32")
+    p.add_argument("--batch-size", type=int, default=1, help="rows per forward")
+    p.add_argument("--max-seq-len", type=int, default=4096, help="longer rows have their media shortened")
+    p.add_argument("--video-fps", type=float, default=2.0, help="frames per second sampled from videos")
+    p.add_argument("--video-max-pixels", type=int, help="cap on pixels per video frame (processor default if unset)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (no progress bars)")
+    p.add_argument("--json", action="store_true", help="print eval.json's strata on stdout")
+    p.set_defaults(func=run_eval_cmd)
+
+
+def run_eval_cmd(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        from reap_omni.install_hint import install_command
+
+        raise ReapOmniError(
+            f"evaluation needs the [prune] extra ({exc.name} is missing): {install_command('prune')}"
+        ) from None
+    from reap_omni.prune.evaluate import DEFAULT_ASR_PROMPT, EvalOptions, run_eval
+    from reap_omni.prune.inputs import InputOptions
+    from reap_omni.prune.placement import parse_device_map, parse_max_memory
+    from reap_omni.prune.progress import progress_enabled
+
+    if args.video_fps <= 0:
+        raise ReapOmniError("--video-fps must be positive")
+    if args.max_seq_len < 16:
+        raise ReapOmniError("--max-seq-len must be at least 16")
+    size = None
+    if args.video_max_pixels is not None:
+        if args.video_max_pixels < 16 * 16:
+            raise ReapOmniError("--video-max-pixels must be at least 256")
+        size = {"shortest_edge": min(args.video_max_pixels, 128 * 32 * 32), "longest_edge": args.video_max_pixels}
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    opts = EvalOptions(
+        model_path=args.model, output=args.output, scores=args.scores, retention_rate=args.retention,
+        methods=methods, pruned=args.pruned, audio_data=args.audio_data, video_data=args.video_data,
+        mixed_data=args.mixed_data, samples=args.samples, max_new_tokens=args.max_new_tokens,
+        asr_prompt=args.asr_prompt or DEFAULT_ASR_PROMPT, calibration_lock=list(args.calibration_lock),
+        skip_calibration_rows=args.skip_calibration_rows, lam=args.lam, beta=args.beta, seed=args.seed,
+        kl_top_k=args.kl_top_k, device=args.device, device_map=parse_device_map(args.device_map),
+        max_memory=parse_max_memory(args.max_memory), offload_folder=args.offload_folder, dtype=args.dtype,
+        batch_size=args.batch_size,
+        inputs=InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len),
+        progress=progress_enabled(args.quiet),
+    )
+    doc = run_eval(opts, log=(lambda _msg: None) if args.quiet else None)
+    if args.json:
+        print(json.dumps({"strata": doc["strata"]}, default=str))
+    return 0

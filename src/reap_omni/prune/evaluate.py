@@ -1,0 +1,663 @@
+"""``reap-omni eval``: judge expert selections on held-out rows, with one model in memory.
+
+Every selection (REAP-OMNI's affinity, S1 saliency alone, routing frequency, seeded random) keeps the same
+K experts per layer. Each is evaluated on the one loaded original model by masking the dropped experts out
+of the router (``router_mask``), which routes exactly as the pruned checkpoint would. Per batch the
+original runs first: its next-token distributions at the answer tokens become the reference (top-k
+log-probabilities plus a tail bucket), and its audio/vision encoder outputs are recorded; every selection
+then reuses those encoder outputs (``encoder_replay``: the encoders hold no experts) and is scored against
+the reference. ``--pruned P`` evaluates a written checkpoint too, after the original is freed.
+
+Inputs are the calibration path's own (``inputs.build_inputs``: the stratum's media through the model's
+processor and chat template, the row's text as the assistant turn), so the numbers measure what the
+calibration measured. ASR rows (``task: asr``) are also transcribed greedily with a transcription
+instruction and scored by WER/CER.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from reap_omni.errors import ReapOmniError
+from reap_omni.prune.inputs import InputOptions, Sample, iter_batches, load_samples
+
+#: selections computed from the scores, in report order
+METHODS = ("reap-omni", "reap-s1", "frequency", "random")
+ORIGINAL, PRUNED = "original", "pruned"
+NEEDS_SCORES = ("reap-omni", "reap-s1", "frequency")
+DEFAULT_ASR_PROMPT = "Transcribe the audio into text."
+EVAL_FORMAT = "reap-omni-eval/1"
+
+
+@dataclass
+class EvalOptions:
+    model_path: str
+    output: str
+    scores: str | None = None
+    retention_rate: float = 0.5
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    pruned: str | None = None
+    audio_data: str | None = None
+    video_data: str | None = None
+    mixed_data: str | None = None
+    samples: int = 100
+    max_new_tokens: int = 128  # 0: no transcripts
+    asr_prompt: str = DEFAULT_ASR_PROMPT
+    calibration_lock: list[str] = field(default_factory=list)
+    skip_calibration_rows: bool = False
+    lam: float = 1.0
+    beta: float = 1.0
+    seed: int = 0
+    kl_top_k: int = 64
+    device: str | None = None
+    device_map: str | dict[str, Any] | None = None
+    max_memory: dict[Any, int] | None = None
+    offload_folder: str | None = None
+    dtype: str = "auto"
+    batch_size: int = 1
+    inputs: InputOptions = field(default_factory=InputOptions)
+    progress: bool = False
+
+
+@dataclass
+class EvalRow:
+    """One held-out row: its inputs (``sample``) and what the metrics need to know about it."""
+
+    stratum: str
+    sample: Sample
+    task: str | None
+    lang: str | None
+    eval_split: bool | None
+    sha256: list[str]
+
+    @property
+    def asr(self) -> bool:
+        return (self.task or "").lower() == "asr" and bool(self.sample.text)
+
+
+# -- selections --------------------------------------------------------------------------------------------
+
+def selections(methods: list[str], scores, layers: list[int], num_experts: int, k: int, lam: float, beta: float,
+               seed: int):
+    """``{method: kept [L, K] int64}`` (ascending ids per layer, rows following ``layers``)."""
+    import torch
+
+    from reap_omni.prune.scores import affinity, select_experts
+
+    out = {}
+    for m in methods:
+        if m == "reap-omni":
+            a = affinity(scores.saliency("S1"), scores.saliency("S2"), scores.saliency("S3"), lam, beta)
+            out[m] = select_experts(a, k)
+        elif m == "reap-s1":
+            out[m] = select_experts(scores.saliency("S1"), k)
+        elif m == "frequency":  # routing frequency over the whole calibration set (all strata's tokens)
+            counts = sum(scores.strata[s].counts.double() for s in scores.strata)
+            tokens = sum(scores.strata[s].tokens.double() for s in scores.strata)
+            out[m] = select_experts(counts / tokens.clamp(min=1)[:, None], k)
+        elif m == "random":
+            gen = torch.Generator().manual_seed(seed)
+            out[m] = torch.stack([torch.randperm(num_experts, generator=gen)[:k].sort().values for _ in layers])
+        else:
+            raise ReapOmniError(f"unknown method {m!r} (choose from {', '.join(METHODS)})")
+    return out
+
+
+def kept_overlap(kept: dict[str, Any]) -> dict[str, list[float]]:
+    """Per layer |A ∩ B| / K for every pair of selections: ``{"a|b": [per layer]}``."""
+    names = list(kept)
+    out = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ka, kb = kept[a].tolist(), kept[b].tolist()
+            out[f"{a}|{b}"] = [len(set(x) & set(y)) / max(len(x), 1) for x, y in zip(ka, kb, strict=True)]
+    return out
+
+
+# -- rows --------------------------------------------------------------------------------------------------
+
+def load_rows(path: str, stratum: str, limit: int) -> list[EvalRow]:
+    """The first ``limit`` rows of a stratum's manifest, with their task, language, split and media digests."""
+    from reap_omni.calibration_set.report_summary import eval_split_of
+    from reap_omni.manifest.lock import file_sha256
+    from reap_omni.manifest.record import iter_records
+
+    samples = load_samples(path, stratum, limit)
+    records = []
+    for _line, rec in iter_records(path):
+        records.append(rec)
+        if len(records) >= len(samples):
+            break
+    rows = []
+    for s, rec in zip(samples, records, strict=True):
+        media = [p for p in (s.audio, s.video) if p is not None]
+        if rec.audio and s.audio is None:  # an S3 row's extracted track: also a calibration clip's file
+            extra = Path(rec.audio)
+            if not extra.is_absolute() and not extra.exists():
+                extra = Path(path).parent / extra
+            if extra.is_file():
+                media.append(extra)
+        rows.append(EvalRow(stratum, s, rec.task, rec.lang, eval_split_of(rec.source)[0],
+                            [file_sha256(p) for p in media]))
+    return rows
+
+
+def check_held_out(rows: dict[str, list[EvalRow]], opts: EvalOptions, scores_meta: dict[str, Any] | None,
+                   log: Callable[[str], None]) -> tuple[dict[str, list[EvalRow]], dict[str, Any]]:
+    """Refuse (or with ``skip_calibration_rows`` drop) rows of the calibration set; flag evaluation-split rows."""
+    from reap_omni.prune.heldout import calibration_set, find_overlap, overlap_message
+
+    cal = calibration_set(opts.calibration_lock, scores_meta)
+    info: dict[str, Any] = {"checked_against": cal.sources, "calibration_rows_skipped": []}
+    if not cal.known:
+        log("held-out check: the calibration set is unknown (the scores name no rows); pass --calibration-lock "
+            "<calibration>/manifest.lock.json to check that no evaluation row was a calibration row")
+    else:
+        flat = [r for part in rows.values() for r in part]
+        overlap = find_overlap(((r.sample.id, r.sample.where, r.sha256) for r in flat), cal)
+        if overlap and not opts.skip_calibration_rows:
+            raise ReapOmniError(overlap_message(overlap, len(flat), cal))
+        if overlap:
+            bad = {o.row_id for o in overlap}
+            log(f"held-out check: skipping {len(bad)} calibration rows ({', '.join(sorted(bad)[:5])}"
+                f"{', ...' if len(bad) > 5 else ''})")
+            info["calibration_rows_skipped"] = sorted(bad)
+            rows = {s: [r for r in part if r.sample.id not in bad] for s, part in rows.items()}
+            empty = [s for s, part in rows.items() if not part]
+            if empty:
+                raise ReapOmniError(f"stratum {empty[0]} has no rows left after dropping calibration rows")
+    info["eval_split_rows"] = {s: [r.sample.id for r in part if r.eval_split] for s, part in rows.items()}
+    flagged = sum(len(v) for v in info["eval_split_rows"].values())
+    if flagged:
+        log(f"held-out check: {flagged} evaluation rows come from benchmark evaluation splits (flagged in eval.json)")
+    return rows, info
+
+
+# -- accumulation ------------------------------------------------------------------------------------------
+
+@dataclass
+class _Acc:
+    rows: int = 0
+    tokens: int = 0
+    nll: float = 0.0
+    kl: float = 0.0
+    top1: float = 0.0
+    seconds: float = 0.0
+    gen_seconds: float = 0.0
+    wer: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))
+    cer: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))
+
+    def result(self) -> dict[str, Any]:
+        from reap_omni.prune.eval_metrics import error_rate
+
+        t = max(self.tokens, 1)
+        nll = self.nll / t if self.tokens else None
+        out: dict[str, Any] = {
+            "nll": nll, "ppl": math.exp(nll) if nll is not None and nll < 700 else None,
+            "kl": self.kl / t if self.tokens else None, "top1": self.top1 / t if self.tokens else None,
+            "rows": self.rows, "tokens": self.tokens, "seconds": round(self.seconds, 4),
+        }
+        for name, (refs, hyps) in (("wer", self.wer), ("cer", self.cer)):
+            if refs:
+                out[name] = error_rate(refs, hyps, cer=name == "cer")
+                out[f"{name}_rows"] = len(refs)
+        if self.wer[0] or self.cer[0]:
+            out["gen_seconds"] = round(self.gen_seconds, 4)
+        return out
+
+
+class _InstructionProcessor:
+    """The processor, with the user turn's instruction replaced (greedy transcripts ask for a transcript)."""
+
+    def __init__(self, processor, instruction: str):
+        self._processor = processor
+        self._instruction = instruction
+
+    def __getattr__(self, name):
+        return getattr(self._processor, name)
+
+    def __call__(self, *args, **kwargs):
+        return self._processor(*args, **kwargs)
+
+    def apply_chat_template(self, conversation, **kwargs):
+        conv = []
+        for msg in conversation:
+            content = msg["content"]
+            if msg["role"] == "user" and isinstance(content, list):
+                content = [{**c, "text": self._instruction} if c.get("type") == "text" else c for c in content]
+            conv.append({**msg, "content": content})
+        return self._processor.apply_chat_template(conv, **kwargs)
+
+
+_MODEL_DTYPE_INPUTS = ("input_features", "pixel_values", "pixel_values_videos")
+
+
+def _to(batch: dict[str, Any], device, dtype) -> dict[str, Any]:
+    import torch
+
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            v = v.to(device)
+            if k in _MODEL_DTYPE_INPUTS:
+                v = v.to(dtype)
+        out[k] = v
+    return out
+
+
+def _sync(device) -> None:
+    import torch
+
+    if getattr(device, "type", "cpu") == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _LogitsAt:
+    """While active, the LM head computes logits only at the given positions (a pre-hook slices its input)."""
+
+    def __init__(self, head):
+        self.head = head
+        self.positions = None
+        self._handle = head.register_forward_pre_hook(self._hook)
+
+    def _hook(self, _mod, args):
+        if self.positions is None:
+            return None
+        h = args[0]
+        return (h[:, self.positions.to(h.device), :], *args[1:])
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+# -- the run -----------------------------------------------------------------------------------------------
+
+def _check_options(opts: EvalOptions) -> None:
+    unknown = [m for m in opts.methods if m not in METHODS]
+    if unknown:
+        raise ReapOmniError(f"unknown --methods entry {unknown[0]!r} (choose from {', '.join(METHODS)})")
+    if len(set(opts.methods)) != len(opts.methods):
+        raise ReapOmniError("--methods names a method twice")
+    if any(m in NEEDS_SCORES for m in opts.methods) and not opts.scores:
+        need = ", ".join(m for m in opts.methods if m in NEEDS_SCORES)
+        raise ReapOmniError(f"--scores is required for {need} (a pruned folder or its reap_omni/scores.json)")
+    if opts.samples < 1:
+        raise ReapOmniError("--samples must be at least 1")
+    if opts.batch_size < 1:
+        raise ReapOmniError("--batch-size must be at least 1")
+    if opts.kl_top_k < 1:
+        raise ReapOmniError("--kl-top-k must be at least 1")
+    if opts.max_new_tokens < 0:
+        raise ReapOmniError("--max-new-tokens must be 0 (no transcripts) or more")
+    if opts.device is not None and opts.device_map is not None:
+        raise ReapOmniError("pass --device (one device) or --device-map (several), not both")
+    if not any((opts.audio_data, opts.video_data, opts.mixed_data)):
+        raise ReapOmniError("pass at least one of --audio-data, --video-data, --mixed-data")
+    out = Path(opts.output)
+    if out.exists() and not out.is_dir():
+        raise ReapOmniError(f"--output {out} is a file; pass a folder")
+
+
+def run_eval(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate; writes ``eval.json``, ``eval.md``, ``eval_rows.jsonl`` and the PNGs into ``opts.output``.
+
+    Returns the ``eval.json`` document. Every input is checked before a model is loaded.
+    """
+    from reap_omni.prune.model_io import component_text_config, experts_key, read_config, text_config_hash
+    from reap_omni.prune.pipeline import moe_layers_from_config
+    from reap_omni.prune.scores import check_scores_fit, load_scores, num_kept
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    _check_options(opts)
+    cfg = read_config(opts.model_path)
+    text_cfg = component_text_config(cfg, "thinker")
+    layers = moe_layers_from_config(text_cfg)
+    if not layers:
+        raise ReapOmniError(f"{opts.model_path}: the thinker has no MoE layers: nothing to evaluate")
+    n_exp, top_k = int(text_cfg[experts_key(text_cfg)]), int(text_cfg["num_experts_per_tok"])
+    k = num_kept(opts.retention_rate, n_exp, top_k) if opts.methods else None
+
+    scores = None
+    if opts.scores:
+        scores = load_scores(opts.scores)
+        check_scores_fit(scores, "thinker", layers, n_exp, opts.scores)
+        want = scores.meta.get("text_config_sha256")
+        if want and want != text_config_hash(text_cfg):
+            raise ReapOmniError(f"{opts.scores} was computed on a model whose thinker config differs from "
+                                f"{opts.model_path}'s; evaluate the model the scores belong to")
+    kept = selections(opts.methods, scores, layers, n_exp, k, opts.lam, opts.beta, opts.seed) if opts.methods else {}
+    if opts.pruned:
+        read_config(opts.pruned)
+
+    paths = {"S1": opts.audio_data, "S2": opts.video_data, "S3": opts.mixed_data}
+    rows = {s: load_rows(p, s, opts.samples) for s, p in paths.items() if p}
+    rows, held_out = check_held_out(rows, opts, scores.meta if scores else None, log)
+    asr_rows = sum(r.asr for part in rows.values() for r in part)
+    if asr_rows and opts.max_new_tokens:
+        from reap_omni.prune.eval_metrics import jiwer_available
+
+        if not jiwer_available():
+            from reap_omni.install_hint import install_command
+
+            raise ReapOmniError(f"scoring transcripts needs jiwer (the [prune] extra): {install_command('prune')}")
+    out_dir = Path(opts.output)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReapOmniError(f"cannot create --output {out_dir}: {exc.strerror or exc}") from None
+
+    t_start = time.perf_counter()
+    runner = _Runner(opts, rows, log)
+    runner.run_original_and_masked(kept)
+    _free_memory()  # the original is gone before the pruned checkpoint loads: one model in memory at a time
+    if opts.pruned:
+        runner.run_pruned()
+        _free_memory()
+    doc = runner.document()
+    pruned_kept = _pruned_kept(opts.pruned) if opts.pruned else None
+    all_kept = dict(kept)
+    if pruned_kept is not None and tuple(pruned_kept.shape) == (len(layers), pruned_kept.shape[1]):
+        all_kept[PRUNED] = pruned_kept
+    doc["meta"].update({
+        "format": EVAL_FORMAT, "model_path": str(opts.model_path), "scores": opts.scores, "pruned": opts.pruned,
+        "retention_rate": opts.retention_rate if opts.methods else None, "kept_per_layer": k, "num_experts": n_exp,
+        "num_experts_per_tok": top_k, "layers": layers, "methods": [ORIGINAL, *opts.methods]
+        + ([PRUNED] if opts.pruned else []), "lambda": opts.lam, "beta": opts.beta, "seed": opts.seed,
+        "samples": opts.samples, "kl_top_k": opts.kl_top_k, "max_new_tokens": opts.max_new_tokens,
+        "asr_prompt": opts.asr_prompt, "batch_size": opts.batch_size, "held_out": held_out,
+        "kept": {m: v.tolist() for m, v in all_kept.items()}, "overlap": kept_overlap(all_kept),
+        "seconds": round(time.perf_counter() - t_start, 3),
+    })
+    from reap_omni.prune.eval_report import write_outputs
+
+    write_outputs(out_dir, doc, runner.row_records)
+    log(f"wrote {out_dir / 'eval.json'}, eval.md and plots")
+    return doc
+
+
+def _free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _pruned_kept(path: str):
+    """The pruned checkpoint's kept ids (old numbering) from its saved scores, if it has them."""
+    import json
+
+    import torch
+
+    from reap_omni.prune.scores import resolve_scores_path
+
+    try:
+        doc = json.loads(resolve_scores_path(path).read_text())
+        return torch.tensor(doc["kept"], dtype=torch.int64)
+    except (ReapOmniError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class _Runner:
+    """Holds the rows, the original's references and the running sums, across the models it loads."""
+
+    def __init__(self, opts: EvalOptions, rows: dict[str, list[EvalRow]], log: Callable[[str], None]):
+        self.opts = opts
+        self.rows = rows
+        self.log = log
+        self.acc: dict[str, dict[str, _Acc]] = {s: {} for s in rows}
+        self.refs: dict[tuple[str, str], Any] = {}  # (stratum, row id) -> Reference (CPU)
+        self.row_records: list[dict[str, Any]] = []
+        self.meta: dict[str, Any] = {}
+        self.processor = None
+
+    # model loading -----------------------------------------------------------------------------------
+    def _load(self, path: str):
+        from reap_omni.prune.calibration import CalibrationSettings, placement_for_rank
+        from reap_omni.prune.distributed import Dist
+        from reap_omni.prune.model_io import execution_device, load_for_scoring
+
+        o = self.opts
+        settings = CalibrationSettings(model_path=path, device=o.device, device_map=o.device_map,
+                                       max_memory=o.max_memory, offload_folder=o.offload_folder, dtype=o.dtype)
+        plan = placement_for_rank(settings, Dist())
+        for line in plan.lines():
+            self.log(line)
+        root, model = load_for_scoring(path, "thinker", o.device, o.dtype,
+                                       device_map=None if o.device_map is None else plan.device_map,
+                                       offload_folder=o.offload_folder)
+        device = execution_device(root, root.get_input_embeddings())
+        dtype = next(root.parameters()).dtype
+        self.meta.setdefault("dtype", str(dtype).removeprefix("torch."))
+        self.meta.setdefault("device", str(device))
+        return root, model, device, dtype
+
+    def _processor(self):
+        if self.processor is None:
+            from transformers import AutoProcessor
+
+            try:
+                self.processor = AutoProcessor.from_pretrained(self.opts.model_path)
+            except (OSError, ValueError, TypeError) as exc:
+                raise ReapOmniError(f"cannot load the processor from {self.opts.model_path}: {exc}") from None
+        return self.processor
+
+    # passes ------------------------------------------------------------------------------------------
+    def run_original_and_masked(self, kept: dict[str, Any]) -> None:
+        import torch
+
+        from reap_omni.prune.encoder_replay import EncoderReplay
+        from reap_omni.prune.model_io import find_moe_blocks
+        from reap_omni.prune.router_mask import RouterMask, kept_by_layer
+
+        root, model, device, dtype = self._load(self.opts.model_path)
+        blocks = find_moe_blocks(root)
+        layers = [b.layer for b in blocks]
+        masks = {m: kept_by_layer(layers, v) for m, v in kept.items()}
+        replay = EncoderReplay(root)
+        head = _LogitsAt(root.get_output_embeddings())
+        mask = RouterMask(blocks)
+        try:
+            with torch.inference_mode():
+                for stratum in self.rows:
+                    self._stratum(stratum, root, device, dtype, head, mask, replay, masks)
+        finally:
+            mask.close()
+            head.close()
+            replay.clear()
+
+    def run_pruned(self) -> None:
+        import torch
+
+        root, model, device, dtype = self._load(self.opts.pruned)
+        head = _LogitsAt(root.get_output_embeddings())
+        try:
+            with torch.inference_mode():
+                for stratum in self.rows:
+                    self._stratum(stratum, root, device, dtype, head, None, None, {}, pruned=True)
+        finally:
+            head.close()
+
+    def _stratum(self, stratum, root, device, dtype, head, mask, replay, masks, pruned: bool = False) -> None:
+        from reap_omni.prune.inputs import media_seconds
+        from reap_omni.prune.progress import StratumProgress
+
+        rows = self.rows[stratum]
+        by_id = {r.sample.id: r for r in rows}
+        processor = self._processor()
+        o = self.opts
+        methods = [PRUNED] if pruned else [ORIGINAL, *masks]
+        for m in methods:
+            self.acc[stratum].setdefault(m, _Acc())
+        label = f" ({PRUNED})" if pruned else f" ({len(methods)} models)"
+        with StratumProgress(stratum, len(rows), enabled=o.progress, label=label) as bar:
+            for inputs, chunk in iter_batches(processor, [r.sample for r in rows], stratum, o.batch_size, o.inputs):
+                batch_rows = [by_id[s.id] for s in chunk]
+                self._teacher_forced(stratum, batch_rows, inputs, root, device, dtype, head, mask, replay, masks,
+                                     pruned)
+                self._transcripts(stratum, batch_rows, root, device, dtype, mask, methods, masks)
+                tokens = int(inputs["attention_mask"].sum()) if "attention_mask" in inputs else 0
+                bar.update(len(chunk), tokens, media_seconds(inputs))
+
+    def _teacher_forced(self, stratum, batch_rows, inputs, root, device, dtype, head, mask, replay, masks,
+                        pruned) -> None:
+        import torch
+
+        from reap_omni.prune.eval_metrics import (
+            Reference,
+            answer_positions,
+            bucket_kl,
+            log_probs,
+            reference,
+            token_nll,
+            top1_agreement,
+        )
+
+        samples = [r.sample for r in batch_rows]
+        positions = answer_positions(self._processor(), samples, stratum, inputs["input_ids"],
+                                     inputs.get("attention_mask"))
+        counts = [int(p.numel()) for p in positions]
+        n_tok = sum(counts)
+        if n_tok == 0:
+            return
+        # logits at p - 1 predict the answer token at p; the head computes only those positions
+        union = torch.unique(torch.cat([p - 1 for p in positions]))
+        gather_b = torch.cat([torch.full((c,), b, dtype=torch.long) for b, c in enumerate(counts)])
+        gather_p = torch.searchsorted(union, torch.cat([p - 1 for p in positions]))
+        targets = torch.cat([inputs["input_ids"][b, p] for b, p in enumerate(positions)])
+        batch = _to(inputs, device, dtype)
+        head.positions = union
+
+        def forward() -> torch.Tensor:
+            _sync(device)
+            out = root(**batch, use_cache=False, output_router_logits=False)
+            logits = out.logits[gather_b.to(out.logits.device), gather_p.to(out.logits.device)]
+            return log_probs(logits)
+
+        def record(method: str, logq, ref, seconds: float) -> None:
+            nll = token_nll(logq, targets)
+            kl = bucket_kl(ref, logq)
+            top1 = top1_agreement(ref, logq).double()
+            a = self.acc[stratum][method]
+            a.rows += sum(c > 0 for c in counts)
+            a.tokens += n_tok
+            a.nll += float(nll.double().sum())
+            a.kl += float(kl.double().sum())
+            a.top1 += float(top1.sum())
+            a.seconds += seconds
+            start = 0
+            for r, c in zip(batch_rows, counts, strict=True):
+                if c:
+                    sl = slice(start, start + c)
+                    self.row_records.append({
+                        "stratum": stratum, "id": r.sample.id, "method": method, "tokens": c,
+                        "nll": float(nll[sl].double().mean()), "kl": float(kl[sl].double().mean()),
+                        "top1": float(top1[sl].mean())})
+                start += c
+
+        try:
+            if pruned:
+                ref = Reference.cat([self.refs[(stratum, r.sample.id)] for r, c in zip(batch_rows, counts,
+                                                                                        strict=True) if c])
+                t0 = time.perf_counter()
+                logq = forward()
+                _sync(device)
+                record(PRUNED, logq, ref, time.perf_counter() - t0)
+                return
+            t0 = time.perf_counter()
+            mask.set(None)
+            with replay.record():
+                logp = forward()
+            ref = reference(logp, self.opts.kl_top_k)
+            _sync(device)
+            record(ORIGINAL, logp, ref, time.perf_counter() - t0)
+            start = 0
+            cpu_ref = ref.to("cpu")
+            for r, c in zip(batch_rows, counts, strict=True):
+                if c:
+                    self.refs[(stratum, r.sample.id)] = cpu_ref.rows(start, start + c)
+                start += c
+            del logp
+            for method, kept in masks.items():
+                t0 = time.perf_counter()
+                mask.set(kept)
+                with replay.replay():
+                    logq = forward()
+                _sync(device)
+                record(method, logq, ref, time.perf_counter() - t0)
+                del logq
+        finally:
+            head.positions = None
+            if mask is not None:
+                mask.set(None)
+            if replay is not None:
+                replay.clear()
+
+    def _transcripts(self, stratum, batch_rows, root, device, dtype, mask, methods, masks) -> None:
+        import re
+
+        import torch
+        from transformers import GenerationConfig
+
+        from reap_omni.prune.eval_metrics import scorable, uses_cer
+
+        o = self.opts
+        asr = [r for r in batch_rows if r.asr]
+        if not asr or not o.max_new_tokens:
+            return
+        cer = {r.sample.id: uses_cer(r.lang, r.sample.text) for r in asr}
+        asr = [r for r in asr if scorable(r.sample.text, cer[r.sample.id])]
+        if not asr:
+            return
+        processor = self._processor()
+        tok = processor.tokenizer
+        eos = [i for i in {tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")}
+               if isinstance(i, int) and i >= 0 and i != tok.unk_token_id]
+        gen_cfg = GenerationConfig(max_new_tokens=o.max_new_tokens, do_sample=False, num_beams=1,
+                                   eos_token_id=eos or None,
+                                   pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else (eos or [0])[0])
+        prompt_proc = _InstructionProcessor(processor, o.asr_prompt)
+        side = tok.padding_side
+        tok.padding_side = "left"  # batched greedy decoding continues every row from its last real token
+        try:
+            gen_samples = [replace(r.sample, text="") for r in asr]
+            inputs, _ = next(iter(iter_batches(prompt_proc, gen_samples, stratum, len(gen_samples), o.inputs)))
+        finally:
+            tok.padding_side = side
+        batch = _to(inputs, device, dtype)
+        n_in = int(batch["input_ids"].shape[1])
+        for method in methods:
+            if mask is not None:
+                mask.set(masks.get(method))
+            t0 = time.perf_counter()
+            try:
+                with torch.inference_mode():
+                    out = root.generate(**batch, generation_config=gen_cfg)
+            finally:
+                if mask is not None:
+                    mask.set(None)
+            _sync(device)
+            seconds = time.perf_counter() - t0
+            hyps = [re.sub(r"<think>.*?</think>", "", h, flags=re.S).strip()
+                    for h in tok.batch_decode(out[:, n_in:], skip_special_tokens=True)]
+            a = self.acc[stratum][method]
+            a.gen_seconds += seconds
+            for r, h in zip(asr, hyps, strict=True):
+                bucket = a.cer if cer[r.sample.id] else a.wer
+                bucket[0].append(r.sample.text)
+                bucket[1].append(h)
+                self.row_records.append({"stratum": stratum, "id": r.sample.id, "method": method,
+                                         "reference": r.sample.text, "transcript": h,
+                                         "metric": "cer" if cer[r.sample.id] else "wer"})
+
+    def document(self) -> dict[str, Any]:
+        strata = {s: {m: a.result() for m, a in accs.items()} for s, accs in self.acc.items()}
+        return {"strata": strata, "meta": dict(self.meta)}
+
