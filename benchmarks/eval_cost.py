@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""Cost of ``reap-omni eval`` on a small random Qwen3-Omni-MoE checkpoint.
+
+1. Time: teacher-forced NLL/KL evaluation time per sample of each method, relative to one plain forward of
+   the same sample (``thinker(**inputs)``, full logits) (target <= 1.3x per method). The original's pass
+   also records the encoder outputs and the top-k reference; every selection reuses the encoder outputs
+   and computes logits at the answer tokens only. Plain passes and eval runs alternate, so that load from
+   other processes hits both alike; medians over ``--repeats``.
+2. Memory: peak of a fresh process that loads the model and runs plain forwards, vs. one running
+   ``eval`` with the four selections, vs. one also evaluating a pruned checkpoint (``--pruned``: loaded after
+   the original is freed, so the peak must not hold two models). CPU: VmHWM (RSS high-water mark); CUDA:
+   ``torch.cuda.max_memory_allocated``.
+
+Shape ``qwen3-omni`` scales the 30B-A3B thinker's proportions down (hidden 256, 128 experts top-8, expert
+width 96); the audio tower and vision encoder of the tiny model are small, so the encoder share of a
+forward is lower than in the real model, where replaying them saves more.
+
+Prints the figures; asserts nothing. Run: python benchmarks/eval_cost.py [--device cuda:0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+sys.path.insert(0, SRC)
+
+SHAPE = dict(num_experts=128, top_k=8, hidden=256, moe_intermediate=96, layers=8, heads=8, kv_heads=1, head_dim=64)
+METHODS = ("reap-omni", "reap-s1", "frequency", "random")
+VIDEO_PIXELS = 128 * 128
+FILES = {"S1": "audio", "S2": "video", "S3": "mixed"}
+
+
+def _data(workdir: Path, n: int, seconds: float) -> dict[str, Path]:
+    from reap_omni.fixtures.media import make_audio, make_video
+
+    media = workdir / "media"
+    media.mkdir()
+    rows: dict[str, list[dict]] = {"audio": [], "video": [], "mixed": []}
+    answer = "the quick brown fox jumps over the lazy dog while a tone rises and falls again"
+    for i in range(n):
+        make_audio(media / f"a{i}.wav", seconds=seconds, fmt="wav", freq=200.0 + 37 * i, seed=i)
+        make_video(media / f"v{i}.mp4", seconds=seconds, with_audio=False, seed=i)
+        make_video(media / f"m{i}.mp4", seconds=seconds, with_audio=True, seed=100 + i)
+        rows["audio"].append({"id": f"a{i}", "modality": "audio", "audio": str(media / f"a{i}.wav"), "text": answer})
+        rows["video"].append({"id": f"v{i}", "modality": "video", "video": str(media / f"v{i}.mp4"), "text": answer})
+        rows["mixed"].append({"id": f"m{i}", "modality": "mixed", "video": str(media / f"m{i}.mp4"),
+                              "has_audio": True, "text": answer})
+    out = {}
+    for k, v in rows.items():
+        out[k] = workdir / f"{k}.jsonl"
+        out[k].write_text("".join(json.dumps(r) + "\n" for r in v))
+    return out
+
+
+def _scores(path: Path) -> Path:
+    import torch
+
+    from reap_omni.prune.observer import StratumStats
+    from reap_omni.prune.scores import Scores, save_scores, select
+
+    g = torch.Generator().manual_seed(0)
+    layers, e = SHAPE["layers"], SHAPE["num_experts"]
+    strata = {s: StratumStats(torch.rand(layers, e, generator=g, dtype=torch.float64),
+                              torch.randint(1, 100, (layers, e), generator=g), torch.full((layers,), 1000))
+              for s in ("S1", "S2", "S3")}
+    sc = Scores("thinker", list(range(layers)), e, SHAPE["top_k"], strata, {})
+    save_scores(path, sc, select(sc, 1.0, 1.0, 0.5))
+    return path
+
+
+def _options(ckpt: Path, data: dict[str, Path], scores: Path, out: Path, n: int, device: str, dtype: str, **kw):
+    from reap_omni.prune.evaluate import EvalOptions
+    from reap_omni.prune.inputs import InputOptions
+
+    return EvalOptions(model_path=str(ckpt), output=str(out), scores=str(scores), retention_rate=0.5,
+                       methods=list(METHODS), audio_data=str(data["audio"]), video_data=str(data["video"]),
+                       mixed_data=str(data["mixed"]), samples=n, max_new_tokens=0, device=device, dtype=dtype,
+                       inputs=InputOptions(video_size={"shortest_edge": VIDEO_PIXELS, "longest_edge": VIDEO_PIXELS}),
+                       **kw)
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_ratios(workdir: Path, n: int, repeats: int, device: str, dtype: str) -> dict:
+    import torch
+    from transformers import AutoProcessor
+
+    from reap_omni.prune.evaluate import run_eval
+    from reap_omni.prune.inputs import iter_batches, load_samples
+    from reap_omni.prune.model_io import load_for_scoring
+    from reap_omni.prune.tiny import save_tiny_checkpoint
+
+    ckpt = save_tiny_checkpoint(workdir / "ckpt", kind="thinker", max_shard_size="50MB", **SHAPE)
+    data = _data(workdir, n, 4.0)
+    scores = _scores(workdir / "scores.json")
+    opts = _options(ckpt, data, scores, workdir / "out", n, device, dtype)
+    processor = AutoProcessor.from_pretrained(ckpt)
+    root, _model = load_for_scoring(ckpt, "thinker", device, dtype)
+    mdtype = next(root.parameters()).dtype
+    batches = {s: [{k: (v.to(device).to(mdtype) if k in ("input_features", "pixel_values_videos") else v.to(device))
+                    if isinstance(v, torch.Tensor) else v for k, v in inp.items()}
+                   for inp, _ in iter_batches(processor, load_samples(data[f], s, n), s, 1, opts.inputs)]
+               for s, f in FILES.items()}
+
+    def plain(stratum: str) -> float:
+        total = 0.0
+        for b in batches[stratum]:
+            _sync(device)
+            t0 = time.perf_counter()
+            root(**b, use_cache=False)
+            _sync(device)
+            total += time.perf_counter() - t0
+        return total / len(batches[stratum])
+
+    plain_t = {s: [] for s in FILES}
+    eval_t = {s: {m: [] for m in ("original", *METHODS)} for s in FILES}
+    tokens = {}
+    with torch.inference_mode():
+        for s in FILES:
+            plain(s)  # warm-up
+    run_eval(opts, log=lambda _m: None)  # warm-up
+    for _ in range(repeats):
+        with torch.inference_mode():
+            for s in FILES:
+                plain_t[s].append(plain(s))
+        doc = run_eval(opts, log=lambda _m: None)
+        for s, methods in doc["strata"].items():
+            for m, r in methods.items():
+                eval_t[s][m].append(r["seconds"] / r["rows"])
+                tokens[s] = r["tokens"] / r["rows"]
+    seq = {s: float(sum(int(b["input_ids"].shape[1]) for b in batches[s]) / len(batches[s])) for s in FILES}
+    return {"plain": {s: statistics.median(v) for s, v in plain_t.items()},
+            "eval": {s: {m: statistics.median(v) for m, v in ms.items()} for s, ms in eval_t.items()},
+            "tokens": tokens, "seq": seq, "ckpt": str(ckpt), "data": {k: str(v) for k, v in data.items()},
+            "scores": str(scores),
+            "weights_bytes": sum(f.stat().st_size for f in Path(ckpt).glob("*.safetensors"))}
+
+
+_CHILD = """
+import json, sys
+sys.path.insert(0, {src!r})
+sys.path.insert(0, {bench!r})
+import torch
+torch.set_num_threads({threads})
+from pathlib import Path
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+import eval_cost as ec
+mode, device, dtype = {mode!r}, {device!r}, {dtype!r}
+ckpt, data, scores = Path({ckpt!r}), {{k: Path(v) for k, v in {data!r}.items()}}, Path({scores!r})
+base = hwm()
+if mode == "plain":
+    from transformers import AutoProcessor
+    from reap_omni.prune.inputs import iter_batches, load_samples
+    from reap_omni.prune.model_io import load_for_scoring
+    opts = ec._options(ckpt, data, scores, Path({out!r}), {n}, device, dtype)
+    processor = AutoProcessor.from_pretrained(ckpt)
+    root, _ = load_for_scoring(ckpt, "thinker", device, dtype)
+    mdtype = next(root.parameters()).dtype
+    with torch.inference_mode():
+        for s, f in ec.FILES.items():
+            for inp, _ in iter_batches(processor, load_samples(data[f], s, {n}), s, 1, opts.inputs):
+                b = {{k: (v.to(device).to(mdtype) if k in ("input_features", "pixel_values_videos") else v.to(device))
+                     if isinstance(v, torch.Tensor) else v for k, v in inp.items()}}
+                root(**b, use_cache=False)
+else:
+    from reap_omni.prune.evaluate import run_eval
+    extra = {{"pruned": {pruned!r}}} if mode == "pruned" else {{}}
+    run_eval(ec._options(ckpt, data, scores, Path({out!r}), {n}, device, dtype, **extra), log=lambda _m: None)
+cuda = torch.cuda.max_memory_allocated() if device.startswith("cuda") else None
+print(json.dumps({{"base": base, "peak": hwm(), "cuda_peak": cuda}}))
+"""
+
+
+def memory(res: dict, workdir: Path, n: int, device: str, dtype: str, threads: int) -> dict:
+    from reap_omni.prune.scores import load_scores
+    from reap_omni.prune.surgery import prune_checkpoint
+
+    sc = load_scores(res["scores"])
+    from reap_omni.prune.scores import select
+
+    kept = select(sc, 1.0, 1.0, 0.5).kept
+    pruned = workdir / "pruned"
+    if not pruned.exists():
+        prune_checkpoint(res["ckpt"], pruned, "thinker", {i: kept[i].tolist() for i in sc.layers})
+    out = {}
+    env = dict(os.environ, TRANSFORMERS_VERBOSITY="error")
+    for mode in ("plain", "eval", "pruned"):
+        code = _CHILD.format(src=SRC, bench=str(Path(__file__).resolve().parent), mode=mode, device=device,
+                             dtype=dtype, ckpt=res["ckpt"], data=res["data"], scores=res["scores"],
+                             out=str(workdir / f"mem-{mode}"), n=n, pruned=str(pruned), threads=threads)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr[-3000:])
+        out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=4, help="rows per stratum")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default=None, help="default float32 on cpu, bfloat16 on cuda")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (1: stable figures on a shared machine; more threads than free cores "
+                    "makes every forward several times slower)")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        res = time_ratios(Path(tmp), args.samples, args.repeats, args.device, dtype)
+        mem = memory(res, Path(tmp), args.samples, args.device, dtype, args.threads)
+    load_after = os.getloadavg()[0]
+    print(f"eval cost on {args.device} ({dtype}, {args.threads} CPU thread(s)), {args.samples} rows per stratum, "
+          f"medians of {args.repeats}; "
+          f"weights {res['weights_bytes'] / 2**20:.1f} MiB; load average {load_before:.2f} -> {load_after:.2f}")
+    worst = 0.0
+    for s in FILES:
+        p = res["plain"][s]
+        cells = []
+        for m, t in res["eval"][s].items():
+            ratio = t / p
+            if m != "original":
+                worst = max(worst, ratio)
+            cells.append(f"{m} {ratio:.2f}x")
+        total = sum(res["eval"][s].values()) / p
+        print(f"time     {s}: {res['seq'][s]:.0f} tokens/sample ({res['tokens'][s]:.0f} answer), plain forward "
+              f"{p * 1e3:.1f} ms; per method / plain: " + ", ".join(cells)
+              + f"; all 5 together {total:.2f}x (5 plain forwards: 5.00x)")
+    print(f"time     worst selection / plain forward: {worst:.2f}x (target <= 1.3x per method)")
+    for mode, label in (("plain", "load + plain forwards"), ("eval", "eval, 4 selections"),
+                        ("pruned", "eval, 4 selections + --pruned")):
+        r = mem[mode]
+        line = (f"memory   {label:<30s} peak RSS {r['peak'] / 2**20:7.1f} MiB "
+                f"(interpreter + imports {r['base'] / 2**20:.1f})")
+        if r["cuda_peak"] is not None:
+            line += f", CUDA peak allocated {r['cuda_peak'] / 2**20:.1f} MiB"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
