@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.fileio import atomic_write_bytes
+from reap_omni.fileio import remove_stale_temps, temp_path_for
 
 STATE_FORMAT = "reap-omni-calibration-state/1"
 
@@ -110,7 +110,7 @@ class CalibrationCheckpoint:
             progress[name] = {"done": st.done, "complete": st.complete}
         meta = {"format": STATE_FORMAT, "key": self.key, "progress": json.dumps(progress)}
         try:
-            atomic_write_bytes(self.path, st_save(tensors, metadata=meta))
+            _replace_bytes(self.path, st_save(tensors, metadata=meta))
         except OSError as exc:
             raise ReapOmniError(f"cannot write the calibration checkpoint {self.path}: {exc.strerror or exc}") from None
 
@@ -118,5 +118,21 @@ class CalibrationCheckpoint:
         """Delete this rank's file (the run completed), and the folder once it is empty."""
         with contextlib.suppress(OSError):
             self.path.unlink()
+        remove_stale_temps(self.folder)  # a run killed while writing leaves its temp file
         with contextlib.suppress(OSError):
             self.folder.rmdir()
+
+
+def _replace_bytes(path: Path, data: bytes) -> None:
+    """Write a temp file beside ``path`` and rename it over ``path``: a killed process leaves the previous
+    file whole. No fsync (it cost more than a tiny model's batches): after an OS crash the file may be
+    unreadable, which ``load`` treats as absent, so the statistics are recomputed rather than wrong."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
