@@ -244,3 +244,19 @@ def test_bad_options_are_one_line_errors(tiny_ckpt, eval_data, scores_file, tmp_
         assert run(_args(tiny_ckpt, eval_data, tmp_path / "o", *extra)) == 2
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1, err
+
+
+def test_device_map_with_disk_offload_gives_the_same_figures(full_run, tiny_ckpt, eval_data, scores_file, tmp_path):
+    """accelerate's dispatch (weights offloaded to disk, on meta between forwards): masking still applies."""
+    doc, _, _ = full_run
+    out = tmp_path / "out"
+    code = run(_args(tiny_ckpt, eval_data, out, "--scores", str(scores_file), "--retention", "0.5",
+                     "--max-new-tokens", "4", "--device-map", "sequential", "--max-memory", "cpu=400KB",
+                     "--offload-folder", str(tmp_path / "offload")))
+    assert code == 0
+    got = json.loads((out / "eval.json").read_text())
+    for stratum, methods in got["strata"].items():
+        for m, r in methods.items():
+            want = doc["strata"][stratum][m]
+            assert r["nll"] == pytest.approx(want["nll"], abs=1e-5) and r["kl"] == pytest.approx(want["kl"], abs=1e-5)
+            assert r["top1"] == want["top1"] and r.get("wer") == want.get("wer")

@@ -12,9 +12,11 @@ Both transformers layouts that ``MoeBlock`` abstracts are handled by one forward
 * transformers 4.57: ``gate`` is an ``nn.Linear`` returning the raw logits, and the block does
   softmax/top-k/renorm itself: the hook adds the mask (0 for kept, −inf for dropped) to the logits.
 * transformers 5.x: ``gate`` is a top-k router returning ``(logits, top-k weights, top-k ids)``: the hook
-  recomputes the routing from the router's input with masked logits, the way the router computes it
-  (logits in the model dtype, softmax in float32, top-k, renormalisation, weights cast back to the logits'
-  dtype), and returns the masked logits first.
+  redoes the routing from those raw logits with the mask added, the way the router computes it (softmax in
+  float32, top-k, renormalisation, weights cast back to the logits' dtype), and returns the masked logits
+  first. It never reads the router weight, so it also works when accelerate offloads that weight (it is
+  back on the meta device by the time a forward hook runs). The raw-logits first output is transformers
+  5.24's (the supported 5.x; 5.0.0 returned probabilities there).
 
 A layer whose selection keeps every expert is left untouched (bit-identical to the original), and so is
 every layer while no selection is set. ``close()`` removes the hooks: the model is the original again.
@@ -25,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from reap_omni.errors import ReapOmniError
 from reap_omni.prune.model_io import MoeBlock
@@ -77,15 +78,13 @@ class RouterMask:
     def _hook(self, block: MoeBlock):
         layer = block.layer
 
-        def hook(gate, args, output):
+        def hook(_gate, _args, output):
             if layer not in self._kept:
                 return None
             if isinstance(output, torch.Tensor):  # 4.57: raw logits; the block routes from them
                 return output + self._bias_for(layer, output.device, output.dtype)
-            # 5.x top-k router: recompute the routing with the masked logits
-            x = args[0]
-            x = x.reshape(-1, x.shape[-1])
-            logits = F.linear(x, gate.weight)
+            # 5.x top-k router: redo its routing from its own raw logits, masked
+            logits = output[0]
             logits = logits + self._bias_for(layer, logits.device, logits.dtype)
             probs = torch.softmax(logits, dim=-1, dtype=torch.float)
             top, idx = torch.topk(probs, block.top_k, dim=-1)
