@@ -9,7 +9,9 @@
 3. Calibration throughput: samples/s and tokens/s of a whole ``reap-omni prune --dry-run`` calibration (media
    decoding, processor, observed forwards) on a small random Qwen3-Omni checkpoint, 1 process, 1 thread.
 4. Data parallel: the same samples with ``torchrun --nproc-per-node 2`` (gloo, 1 thread per rank) vs 1 process
-   with 1 thread: speed-up of the calibration (target >= 1.6x on 2 cores); the scores must agree.
+   with 1 thread: speed-up of the calibration (target >= 1.6x on 2 cores); the scores must agree. A control
+   runs 2 independent processes on half the samples each at once: on a machine other jobs share, it shows
+   how much 2-process speed-up the machine itself offered during the run.
 
 Prints the figures; asserts nothing. Run: python benchmarks/prune_overhead.py
 """
@@ -154,15 +156,33 @@ def calibration_throughput(workdir: Path, n: int, repeats: int) -> tuple[list[di
     single = [sys.executable]
     ranks = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     ones, twos = [], []
-    for i in range(repeats):
-        order = ((single, ones, "one"), (ranks, twos, "two"))
-        for launcher, out, name in order[:: 1 if i % 2 == 0 else -1]:
-            out.append(_calibrate_cmd(launcher, ckpt, data, workdir / f"{name}{i}" / "scores.json", n))
+    _CONTROL.clear()
+    for i in range(repeats):  # interleaved, rotating the order: load from other jobs hits all three alike
+        order = [(single, ones, "one"), (ranks, twos, "two"), (None, _CONTROL, "control")]
+        for launcher, out, name in order[i % 3:] + order[:i % 3]:
+            if launcher is None:  # what this machine gives 2 processes now: 2 independent half runs at once
+                out.append(_concurrent_halves(ckpt, data, workdir / f"{name}{i}", n))
+            else:
+                out.append(_calibrate_cmd(launcher, ckpt, data, workdir / f"{name}{i}" / "scores.json", n))
     a, b = load_scores(workdir / "one0" / "scores.json"), load_scores(workdir / "two0" / "scores.json")
     rel = max(float(((a.strata[s].sums - b.strata[s].sums).abs() / a.strata[s].sums.abs().clamp(min=1e-300)).max())
               for s in a.strata)
     assert all(torch.equal(a.strata[s].counts, b.strata[s].counts) for s in a.strata)
     return ones, twos, rel
+
+
+_CONTROL: list[float] = []
+
+
+def _concurrent_halves(ckpt: Path, data: dict[str, Path], workdir: Path, n: int) -> float:
+    """Two independent 1-thread processes, each calibrating n/2 samples, started together: the slower one's
+    calibration seconds (no torch.distributed: the parallel capacity the data-parallel run competes for)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        futs = [pool.submit(_calibrate_cmd, [sys.executable], ckpt, data, workdir / f"h{j}" / "scores.json", n // 2)
+                for j in range(2)]
+        return max(_totals(f.result())[2] for f in futs)
 
 
 def _totals(summary: dict) -> tuple[int, int, float]:
@@ -197,6 +217,10 @@ def main() -> None:
     print(f"calib    data-parallel speed-up: median {med1 / med2:.2f}x, best pair {t1[0] / t2[0]:.2f}x "
           f"(target >= 1.6x on 2 cores); sums differ by <= {rel:.1e} relative, counts equal; "
           f"load average {load_before:.2f} -> {load_after:.2f} (other processes share the cores)")
+    ctrl = statistics.median(_CONTROL)
+    print(f"calib    control: 2 independent processes on half the samples each, at once: {med1 / ctrl:.2f}x "
+          f"(median {ctrl:.2f} s): the machine's own 2-process capacity during this run; data parallel reaches "
+          f"{ctrl / med2:.0%} of it")
     for shape in SHAPES:
         plain, observed = forward_overhead(shape, args.seq_len, args.batch, args.repeats)
         print(f"forward  {shape:10s} plain {plain * 1e3:8.1f} ms  observed {observed * 1e3:8.1f} ms  "
