@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from reap_omni.errors import ReapOmniError
+from reap_omni.cli.model_args import add_input_arguments, input_options, require_prune_extra
 
 METHOD_NAMES = ("reap-omni", "reap-s1", "frequency", "random")
 
@@ -55,38 +55,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--offload-folder", help="with --device-map: put weights that fit nowhere else on disk here")
     p.add_argument("--dtype", default="auto", help="auto, bfloat16, float16 or float32")
     p.add_argument("--batch-size", type=int, default=1, help="rows per forward")
-    p.add_argument("--max-seq-len", type=int, default=4096, help="longer rows have their media shortened")
-    p.add_argument("--video-fps", type=float, default=2.0, help="frames per second sampled from videos")
-    p.add_argument("--video-max-pixels", type=int, help="cap on pixels per video frame (processor default if unset)")
+    add_input_arguments(p)
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (no progress bars)")
     p.add_argument("--json", action="store_true", help="print eval.json's strata on stdout")
     p.set_defaults(func=run_eval_cmd)
 
 
 def run_eval_cmd(args: argparse.Namespace) -> int:
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        from reap_omni.install_hint import install_command
-
-        raise ReapOmniError(
-            f"evaluation needs the [prune] extra ({exc.name} is missing): {install_command('prune')}"
-        ) from None
+    require_prune_extra("evaluation")
     from reap_omni.prune.evaluate import DEFAULT_ASR_PROMPT, EvalOptions, run_eval
-    from reap_omni.prune.inputs import InputOptions
     from reap_omni.prune.placement import parse_device_map, parse_max_memory
     from reap_omni.prune.progress import progress_enabled
 
-    if args.video_fps <= 0:
-        raise ReapOmniError("--video-fps must be positive")
-    if args.max_seq_len < 16:
-        raise ReapOmniError("--max-seq-len must be at least 16")
-    size = None
-    if args.video_max_pixels is not None:
-        if args.video_max_pixels < 16 * 16:
-            raise ReapOmniError("--video-max-pixels must be at least 256")
-        size = {"shortest_edge": min(args.video_max_pixels, 128 * 32 * 32), "longest_edge": args.video_max_pixels}
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     opts = EvalOptions(
         model_path=args.model, output=args.output, scores=args.scores, retention_rate=args.retention,
@@ -97,7 +77,7 @@ def run_eval_cmd(args: argparse.Namespace) -> int:
         kl_top_k=args.kl_top_k, device=args.device, device_map=parse_device_map(args.device_map),
         max_memory=parse_max_memory(args.max_memory), offload_folder=args.offload_folder, dtype=args.dtype,
         batch_size=args.batch_size,
-        inputs=InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len),
+        inputs=input_options(args),
         progress=progress_enabled(args.quiet),
     )
     doc = run_eval(opts, log=(lambda _msg: None) if args.quiet else None)

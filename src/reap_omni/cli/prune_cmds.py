@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import json
 
-from reap_omni.errors import ReapOmniError
+from reap_omni.cli.model_args import add_input_arguments, input_options, require_prune_extra
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,9 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="print the memory plan (parameters and bytes per device, from config.json) and stop")
     p.add_argument("--dtype", default="auto", help="auto, bfloat16, float16 or float32")
     p.add_argument("--batch-size", type=int, default=1, help="calibration samples per forward pass")
-    p.add_argument("--max-seq-len", type=int, default=4096, help="longer samples have their media shortened")
-    p.add_argument("--video-fps", type=float, default=2.0, help="frames per second sampled from videos")
-    p.add_argument("--video-max-pixels", type=int, help="cap on pixels per video frame (processor default if unset)")
+    add_input_arguments(p)
     p.add_argument("--dry-run", action="store_true", help="score and select, print the selection, write no model")
     p.add_argument("--scores-out", help="also write scores here (JSON + .safetensors + .png heatmap)")
     p.add_argument("--from-scores", help="prune from saved scores (a pruned folder, its reap_omni/scores.json, or "
@@ -56,29 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_prune_cmd(args: argparse.Namespace) -> int:
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        from reap_omni.install_hint import install_command
-
-        raise ReapOmniError(
-            f"pruning needs the [prune] extra ({exc.name} is missing): {install_command('prune')}"
-        ) from None
-    from reap_omni.prune.inputs import InputOptions
+    require_prune_extra("pruning")
     from reap_omni.prune.pipeline import PruneOptions, run_prune
     from reap_omni.prune.placement import parse_device_map, parse_max_memory
     from reap_omni.prune.progress import progress_enabled
 
-    if args.video_fps <= 0:
-        raise ReapOmniError("--video-fps must be positive")
-    if args.max_seq_len < 16:
-        raise ReapOmniError("--max-seq-len must be at least 16")
-    size = None
-    if args.video_max_pixels is not None:
-        if args.video_max_pixels < 16 * 16:
-            raise ReapOmniError("--video-max-pixels must be at least 256")
-        size = {"shortest_edge": min(args.video_max_pixels, 128 * 32 * 32), "longest_edge": args.video_max_pixels}
     opts = PruneOptions(
         model_path=args.model_path, output_path=args.output_path, audio_data=args.audio_data,
         video_data=args.video_data, mixed_data=args.mixed_data, retention_rate=args.retention_rate,
@@ -87,7 +67,7 @@ def run_prune_cmd(args: argparse.Namespace) -> int:
         offload_folder=args.offload_folder, plan_only=args.plan_only, dtype=args.dtype, batch_size=args.batch_size,
         max_seq_len=args.max_seq_len,
         dry_run=args.dry_run, scores_out=args.scores_out, from_scores=args.from_scores, overwrite=args.overwrite,
-        inputs=InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len),
+        inputs=input_options(args),
         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         progress=progress_enabled(args.quiet), tokens=args.tokens,
     )

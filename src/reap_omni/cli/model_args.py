@@ -1,0 +1,41 @@
+"""What the commands that run the model (``prune``, ``eval``) share: the extra they need and how media are fed."""
+
+from __future__ import annotations
+
+import argparse
+
+from reap_omni.errors import ReapOmniError
+
+
+def require_prune_extra(what: str) -> None:
+    """One line naming the install command when torch/transformers are missing (the data toolkit has neither)."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        from reap_omni.install_hint import install_command
+
+        raise ReapOmniError(f"{what} needs the [prune] extra ({exc.name} is missing): {install_command('prune')}") \
+            from None
+
+
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-seq-len", type=int, default=4096, help="longer samples have their media shortened")
+    p.add_argument("--video-fps", type=float, default=2.0, help="frames per second sampled from videos")
+    p.add_argument("--video-max-pixels", type=int, help="cap on pixels per video frame (processor default if unset)")
+
+
+def input_options(args: argparse.Namespace):
+    """``prune.inputs.InputOptions`` from the arguments of ``add_input_arguments``, checked."""
+    from reap_omni.prune.inputs import InputOptions
+
+    if args.video_fps <= 0:
+        raise ReapOmniError("--video-fps must be positive")
+    if args.max_seq_len < 16:
+        raise ReapOmniError("--max-seq-len must be at least 16")
+    size = None
+    if args.video_max_pixels is not None:
+        if args.video_max_pixels < 16 * 16:
+            raise ReapOmniError("--video-max-pixels must be at least 256")
+        size = {"shortest_edge": min(args.video_max_pixels, 128 * 32 * 32), "longest_edge": args.video_max_pixels}
+    return InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len)
