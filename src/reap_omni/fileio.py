@@ -40,9 +40,11 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> int:
     """Delete temp files left by killed runs (their pid is gone). Returns how many were removed."""
     removed = 0
     folder = Path(folder)
-    if not folder.is_dir():
+    try:
+        entries = list(folder.iterdir())
+    except OSError:  # absent, or removed meanwhile by another process finishing the same clean-up
         return 0
-    for entry in folder.iterdir():
+    for entry in entries:
         m = _TMP_RE.match(entry.name)
         if m and not _pid_alive(int(m.group("pid"))):
             with contextlib.suppress(OSError):

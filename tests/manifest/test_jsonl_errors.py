@@ -33,3 +33,4 @@ def test_installed_msgspec_invalid_utf8_paths(tmp_path: Path) -> None:
     lock.write_bytes(b'{"version": 1, "tool": "\xff"}')
     with pytest.raises(InputError, match=r"lock\.json: lock file: invalid UTF-8 at byte 24$"):
         read_lock(lock)
+
