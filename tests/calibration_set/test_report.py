@@ -35,7 +35,7 @@ def _probe(path: str) -> dict:
         return {
             "duration": c.duration / 1_000_000 if c.duration else None,
             "sample_rate": a.rate if a else None,
-            "channels": a.layout.nb_channels if a else None,
+            "channels": len(a.layout.channels) if a else None,  # PyAV 12 has no layout.nb_channels
             "width": v.width if v else None,
             "height": v.height if v else None,
             "fps": float(v.average_rate) if v is not None and v.average_rate else None,
