@@ -24,11 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -92,41 +90,6 @@ def child(policy: str, count_file: str, argv: list[str]) -> int:
 
 
 # -- the parent ----------------------------------------------------------------------------------------------
-class SilentServer:
-    """Accepts connections on 127.0.0.1 and never answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.accepted = 0
-        self._conns: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            self._conns.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for c in self._conns:
-            c.close()
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def quickstart(policy: str, env: dict[str, str], workers: int, timeout: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="reap-omni-failfast-") as tmp:
         counts = Path(tmp) / "attempts.json"
@@ -158,6 +121,7 @@ def main() -> int:
     base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parents[1] / "src"),
                                                            base_env.get("PYTHONPATH")]))
     from reap_omni.catalog.registry import select
+    from reap_omni.fixtures.silent_server import SilentServer, closed_port
 
     datasets = len(select(None, "all", recommended_only=True))
     silent = None if args.skip_silent else SilentServer()
@@ -166,8 +130,8 @@ def main() -> int:
         ("dns", {"HF_ENDPOINT": "http://nonexistent.invalid"}),
     ]
     if silent is not None:
-        scenarios += [("silent", {"HF_ENDPOINT": silent.endpoint}),
-                      ("silent-short", {"HF_ENDPOINT": silent.endpoint, "REAP_OMNI_HTTP_TIMEOUT": "2"})]
+        scenarios += [("silent", {"HF_ENDPOINT": silent.url}),
+                      ("silent-short", {"HF_ENDPOINT": silent.url, "REAP_OMNI_HTTP_TIMEOUT": "2"})]
     print(f"{'scenario':<13} {'policy':<8} {'seconds':>8} {'lines':>6} {'longest':>8} {'connects':>9} "
           f"{'accepted':>9}  target")
     ok = True

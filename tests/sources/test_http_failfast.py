@@ -22,6 +22,7 @@ from reap_omni.catalog.registry import get_dataset, select
 from reap_omni.cli import run
 from reap_omni.errors import ReapOmniError
 from reap_omni.fixtures.repos import add_spec_fixture
+from reap_omni.fixtures.silent_server import SilentServer, closed_port
 from reap_omni.sources.base import SourceUnavailable
 from reap_omni.sources.hosts import HOSTS, HostHealth, classify, forget_unreachable_hosts, http_timeout
 from reap_omni.sources.http import ErrorContext, HttpClient
@@ -48,46 +49,6 @@ def connects(monkeypatch) -> Counter:
 
     monkeypatch.setattr(u3conn, "create_connection", counting)
     return seen
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class SilentServer:
-    """Accepts connections and never answers (or, with ``head``, sends only the start of a response)."""
-
-    def __init__(self, head: bytes = b""):
-        self.head = head
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.accepted = 0
-        self._conns: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            self._conns.append(conn)
-            if self.head:
-                conn.recv(65536)
-                conn.sendall(self.head)
-
-    def close(self) -> None:
-        self.sock.close()
-        for c in self._conns:
-            c.close()
 
 
 def one_line(text: str, limit: int = 200) -> bool:
