@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reap_omni.errors import ReapOmniError
@@ -95,8 +96,10 @@ def _rank_folder(folder: str | None, dist: Dist) -> str | None:
 
 def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Callable[[str], None],
               dist: Dist | None = None) -> tuple[Scores, dict[str, StratumRun]]:
-    """Statistics of every stratum over all ranks' shards; every rank returns the same (reduced) scores.
+    """Statistics of every stratum over all ranks' shards; every rank returns the same (reduced) statistics.
 
+    Rank 0's scores also name every row of every rank (``meta.calibration_rows``, see ``calibration_rows``),
+    taken from the full ``samples`` before sharding, so a resumed or data-parallel run records the same rows.
     With ``s.checkpoint_dir`` this rank's partial statistics are checkpointed every ``checkpoint_every``
     batches and after each stratum; a rerun with the same inputs resumes from them (see ``checkpoint``).
     """
@@ -125,8 +128,11 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
     states = states or {}
 
     err: BaseException | None = None
-    loaded = None
+    loaded = rows = None
     try:
+        # hashed before the forwards (the bytes the run reads) and inside the collective check (a vanished
+        # file on rank 0 stops every rank); only rank 0 writes the scores, so only it reads the media twice
+        rows = calibration_rows(samples) if dist.is_main else None
         loaded = _load(s, dist, log)
     except Exception as exc:  # noqa: BLE001 - reported collectively, then re-raised on this rank
         err = exc
@@ -155,6 +161,8 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
     meta = {"model_path": str(s.model_path), "calibration_samples": s.calibration_samples,
             "dtype": str(dtype).removeprefix("torch."), "tokens": s.tokens, "token_policy": TOKEN_POLICIES[s.tokens],
             "world_size": dist.world_size, "batch_size": s.batch_size, **provenance(s.model_path, s.component)}
+    if rows is not None:
+        meta["calibration_rows"] = rows
     scores = Scores(s.component, [b.layer for b in blocks], blocks[0].num_experts, blocks[0].top_k, strata, meta)
     return scores, runs
 
@@ -201,6 +209,61 @@ def _run_stratum(s: CalibrationSettings, name: str, shard: list[Sample], process
         states[name] = StratumState(local.sums, local.counts, local.tokens, done, True)
         ckpt.save(states)
     return local
+
+
+def calibration_rows(samples: dict[str, list[Sample]]) -> dict[str, list[dict[str, Any]]]:
+    """Per stratum, every calibration row as ``{"id", "sha256": {media: digest}}``.
+
+    ``reap-omni eval --scores`` refuses evaluation rows with one of these ids or media digests (see
+    ``heldout``), so the held-out check works without the calibration folder's lock. The digests are of the
+    files as calibration reads them (a manifest's stored digest may predate an edited file). An S3 row's
+    extracted 16 kHz track (its manifest ``audio``) is hashed too: it is the same sound as the video's track.
+    """
+    from reap_omni.manifest.lock import file_sha256
+
+    cache: dict[Path, str] = {}
+
+    def digest(path: Path) -> str:
+        if path not in cache:
+            try:
+                cache[path] = file_sha256(path)
+            except OSError as exc:
+                raise ReapOmniError(f"cannot read calibration media {path}: {exc}") from None
+        return cache[path]
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, rows in samples.items():
+        tracks = _extracted_tracks(rows) if name == "S3" else {}
+        recorded = []
+        for x in rows:
+            media = {"audio": x.audio or tracks.get(x.where), "video": x.video}
+            recorded.append({"id": x.id, "sha256": {k: digest(Path(p)) for k, p in media.items() if p is not None}})
+        out[name] = recorded
+    return out
+
+
+def _extracted_tracks(rows: list[Sample]) -> dict[str, Path]:
+    """``{sample.where: path}`` of the manifest ``audio`` of video rows (a ``Sample`` carries only the video)."""
+    from reap_omni.manifest.record import iter_records
+
+    lines: dict[str, set[int]] = {}
+    for x in rows:
+        path, _, line = x.where.rpartition(":")
+        if path and line.isdigit():
+            lines.setdefault(path, set()).add(int(line))
+    out: dict[str, Path] = {}
+    for path, wanted in lines.items():
+        last = max(wanted)
+        for line, rec in iter_records(path):
+            if line in wanted and rec.audio:
+                p = Path(rec.audio)
+                if not p.is_absolute() and not p.exists():
+                    p = Path(path).parent / p
+                if p.is_file():
+                    out[f"{path}:{line}"] = p
+            if line >= last:
+                break
+    return out
 
 
 def provenance(model_path: str, component: str) -> dict[str, Any]:
