@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model by masking the other experts out of the router (the same routing as the pruned checkpoint). "
         "Per stratum and method: teacher-forced NLL/perplexity of the answer tokens, KL(original || method), "
         "top-1 agreement, WER/CER of greedy transcripts for ASR rows, wall time. Writes eval.json, eval.md, "
-        "eval_rows.jsonl and PNGs into --output.",
+        "eval_rows.jsonl and PNGs into --output. Data parallel: torchrun --nproc-per-node N -m reap_omni eval ... "
+        "gives each rank a shard of the rows and sums the metrics over the ranks (rank 0 writes).",
     )
     p.add_argument("--model", "--model-path", dest="model", required=True,
                    help="the original Qwen3-Omni-MoE checkpoint")
@@ -48,9 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random selection")
     p.add_argument("--kl-top-k", type=int, default=64,
                    help="the original's top-k log-probabilities kept per token for KL (the rest is one bucket)")
-    p.add_argument("--device", help="one torch device, e.g. cuda:0 (default cpu)")
+    p.add_argument("--device", help="one torch device, e.g. cuda:0 (default cpu); under torchrun, cuda means "
+                   "cuda:LOCAL_RANK")
     p.add_argument("--device-map", help="spread the model over devices: auto, balanced, balanced_low_0, sequential, "
-                   "or a JSON object / file of module name -> device (as prune)")
+                   "or a JSON object / file of module name -> device (as prune; under torchrun, each rank's slice "
+                   "of the GPUs)")
     p.add_argument("--max-memory", help="memory per device for --device-map, e.g. 0=20GiB,1=20GiB,cpu=60GiB")
     p.add_argument("--offload-folder", help="with --device-map: put weights that fit nowhere else on disk here")
     p.add_argument("--dtype", default="auto", help="auto, bfloat16, float16 or float32")
@@ -81,6 +84,6 @@ def run_eval_cmd(args: argparse.Namespace) -> int:
         progress=progress_enabled(args.quiet),
     )
     doc = run_eval(opts, log=(lambda _msg: None) if args.quiet else None)
-    if args.json:
+    if args.json and doc.get("rank", 0) == 0:  # under torchrun, rank 0 speaks for all
         print(json.dumps({"strata": doc["strata"]}, default=str))
     return 0

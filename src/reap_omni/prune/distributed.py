@@ -118,6 +118,29 @@ class Dist:
             out.append(t)
         return out
 
+    def all_reduce_max(self, tensors: Sequence[Any]) -> list[Any]:
+        """Element-wise maxima over the ranks of CPU tensors (wall times: the slowest rank sets the pace)."""
+        if not self.active:
+            return list(tensors)
+        import torch.distributed as tdist
+
+        out = []
+        for t in tensors:
+            t = t.detach().cpu().clone().contiguous()
+            tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
+            out.append(t)
+        return out
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        """Every rank's picklable ``obj``, in rank order (small things: per-row records, device names)."""
+        if not self.active:
+            return [obj]
+        import torch.distributed as tdist
+
+        out: list[Any] = [None] * self.world_size
+        tdist.all_gather_object(out, obj)
+        return out
+
     def rank_device(self, device: str | None) -> str | None:
         """``--device`` for this rank: ``cuda`` (or nothing, when GPUs exist) means ``cuda:LOCAL_RANK``."""
         if not self.active:
@@ -139,6 +162,18 @@ class Dist:
             )
         start = self.local_rank * per if self.active else 0
         return list(range(start, start + per))
+
+
+def env_rank() -> int:
+    """The launcher's ``RANK`` (0 without one), known before joining: ranks other than 0 can stay quiet."""
+    return _env_int("RANK", 0) if _env_int("WORLD_SIZE", 1) > 1 else 0
+
+
+def rank_folder(folder: str | None, dist: Dist) -> str | None:
+    """A per-rank subfolder (``<folder>/rank<r>``) for things ranks must not share, e.g. disk offload."""
+    if folder is None or not dist.active:
+        return folder
+    return f"{folder.rstrip('/')}/rank{dist.rank}"
 
 
 def rank_max_memory(dist: Dist, max_memory: dict[Any, int] | None, n_gpus: int) -> dict[Any, int] | None:

@@ -162,16 +162,31 @@ def scorable(reference_text: str, cer: bool) -> bool:
     return bool((chars if cer else words)([reference_text])[0])
 
 
-def error_rate(references: Sequence[str], hypotheses: Sequence[str], cer: bool) -> float:
-    """Corpus WER (or CER): total edits over total reference words (characters), jiwer after normalisation."""
+def error_counts(references: Sequence[str], hypotheses: Sequence[str], cer: bool) -> tuple[int, int]:
+    """jiwer's edit and reference-length counts after normalisation: (S + D + I, H + S + D).
+
+    jiwer's corpus rate is ``float(S + D + I) / float(H + S + D)`` with both summed over the sentences, so
+    counts summed over batches or ranks give exactly the rate jiwer computes over all rows at once.
+    """
     import jiwer
 
     if len(references) != len(hypotheses) or not references:
         raise ValueError("need as many hypotheses as references, at least one")
     words, chars = _transforms()
     t = chars if cer else words
-    fn = jiwer.cer if cer else jiwer.wer
-    return float(fn(list(references), list(hypotheses), reference_transform=t, hypothesis_transform=t))
+    out = jiwer.process_words(list(references), list(hypotheses), reference_transform=t, hypothesis_transform=t)
+    return (int(out.substitutions + out.deletions + out.insertions),
+            int(out.hits + out.substitutions + out.deletions))
+
+
+def rate(errors: int, length: int) -> float:
+    """WER/CER from summed counts, by jiwer's own formula (jiwer counts insertions when nothing is referenced)."""
+    return float(errors) / float(length) if length else float(errors)
+
+
+def error_rate(references: Sequence[str], hypotheses: Sequence[str], cer: bool) -> float:
+    """Corpus WER (or CER): total edits over total reference words (characters), jiwer after normalisation."""
+    return rate(*error_counts(references, hypotheses, cer))
 
 
 def jiwer_available() -> bool:

@@ -184,18 +184,33 @@ def check_held_out(rows: dict[str, list[EvalRow]], opts: EvalOptions, scores_met
 
 @dataclass
 class _Acc:
+    """One stratum × method's running sums: counts (int64) and float64 sums add up exactly across ranks.
+
+    WER/CER are kept as jiwer's counts (edits, reference words/characters), not as strings, so the rate
+    from summed counts equals jiwer over all rows. Times are this rank's wall seconds; across ranks the
+    maximum is kept (the slowest rank is the run's wall time).
+    """
+
     rows: int = 0
     tokens: int = 0
+    top1: int = 0
+    wer_errors: int = 0
+    wer_words: int = 0
+    wer_rows: int = 0
+    cer_errors: int = 0
+    cer_chars: int = 0
+    cer_rows: int = 0
     nll: float = 0.0
     kl: float = 0.0
-    top1: float = 0.0
     seconds: float = 0.0
     gen_seconds: float = 0.0
-    wer: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))
-    cer: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))
+
+    INTS = ("rows", "tokens", "top1", "wer_errors", "wer_words", "wer_rows", "cer_errors", "cer_chars", "cer_rows")
+    SUMS = ("nll", "kl")
+    TIMES = ("seconds", "gen_seconds")
 
     def result(self) -> dict[str, Any]:
-        from reap_omni.prune.eval_metrics import error_rate
+        from reap_omni.prune.eval_metrics import rate
 
         t = max(self.tokens, 1)
         nll = self.nll / t if self.tokens else None
@@ -204,13 +219,39 @@ class _Acc:
             "kl": self.kl / t if self.tokens else None, "top1": self.top1 / t if self.tokens else None,
             "rows": self.rows, "tokens": self.tokens, "seconds": round(self.seconds, 4),
         }
-        for name, (refs, hyps) in (("wer", self.wer), ("cer", self.cer)):
-            if refs:
-                out[name] = error_rate(refs, hyps, cer=name == "cer")
-                out[f"{name}_rows"] = len(refs)
-        if self.wer[0] or self.cer[0]:
+        for name, errors, length, n in (("wer", self.wer_errors, self.wer_words, self.wer_rows),
+                                        ("cer", self.cer_errors, self.cer_chars, self.cer_rows)):
+            if n:
+                out[name] = rate(errors, length)
+                out[f"{name}_rows"] = n
+        if self.wer_rows or self.cer_rows:
             out["gen_seconds"] = round(self.gen_seconds, 4)
         return out
+
+
+def reduce_accumulators(acc: dict[str, dict[str, _Acc]], dist) -> dict[str, dict[str, _Acc]]:
+    """Every rank's sums added up (int64 counts, float64 sums; times: the maximum), the same on every rank.
+
+    Every rank holds the same strata and methods in the same order (each runs every method on its shard,
+    empty or not), so three collectives carry everything.
+    """
+    import torch
+
+    keys = [(s, m) for s, accs in acc.items() for m in accs]
+    if not dist.active or not keys:
+        return acc
+    ints = torch.tensor([[getattr(acc[s][m], f) for f in _Acc.INTS] for s, m in keys], dtype=torch.int64)
+    sums = torch.tensor([[getattr(acc[s][m], f) for f in _Acc.SUMS] for s, m in keys], dtype=torch.float64)
+    times = torch.tensor([[getattr(acc[s][m], f) for f in _Acc.TIMES] for s, m in keys], dtype=torch.float64)
+    ints, sums = dist.all_reduce_sum([ints, sums])
+    (times,) = dist.all_reduce_max([times])
+    out: dict[str, dict[str, _Acc]] = {s: {} for s in acc}
+    for i, (s, m) in enumerate(keys):
+        values = dict(zip(_Acc.INTS, (int(v) for v in ints[i].tolist()), strict=True))
+        values |= dict(zip(_Acc.SUMS, sums[i].tolist(), strict=True))
+        values |= dict(zip(_Acc.TIMES, times[i].tolist(), strict=True))
+        out[s][m] = _Acc(**values)
+    return out
 
 
 class _InstructionProcessor:
@@ -309,12 +350,19 @@ def run_eval(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
     """Evaluate; writes ``eval.json``, ``eval.md``, ``eval_rows.jsonl`` and the PNGs into ``opts.output``.
 
     Returns the ``eval.json`` document. Every input is checked before a model is loaded.
+
+    Under torchrun (``WORLD_SIZE`` > 1) every rank checks all rows (the held-out check included, so every
+    rank reaches the same verdict), evaluates its shard of each stratum (row ``i`` on rank ``i % N``) and
+    the sums are all-reduced; rank 0 alone writes. Ranks other than 0 return ``{"rank": r}``.
     """
+    from reap_omni.prune.distributed import Dist, env_rank
     from reap_omni.prune.model_io import component_text_config, experts_key, read_config, text_config_hash
     from reap_omni.prune.pipeline import moe_layers_from_config
     from reap_omni.prune.scores import check_scores_fit, load_scores, num_kept
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    if env_rank() != 0:  # under torchrun every rank checks the same inputs; rank 0 alone speaks
+        log = _quiet
     _check_options(opts)
     cfg = read_config(opts.model_path)
     text_cfg = component_text_config(cfg, "thinker")
@@ -347,25 +395,11 @@ def run_eval(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
             from reap_omni.install_hint import install_command
 
             raise ReapOmniError(f"scoring transcripts needs jiwer (the [prune] extra): {install_command('prune')}")
-    out_dir = Path(opts.output)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReapOmniError(f"cannot create --output {out_dir}: {exc.strerror or exc}") from None
-
-    t_start = time.perf_counter()
-    runner = _Runner(opts, rows, log)
-    runner.run_original_and_masked(kept)
-    _free_memory()  # the original is gone before the pruned checkpoint loads: one model in memory at a time
-    if opts.pruned:
-        runner.run_pruned()
-        _free_memory()
-    doc = runner.document()
     pruned_kept = _pruned_kept(opts.pruned) if opts.pruned else None
     all_kept = dict(kept)
     if pruned_kept is not None and tuple(pruned_kept.shape) == (len(layers), pruned_kept.shape[1]):
         all_kept[PRUNED] = pruned_kept
-    doc["meta"].update({
+    meta = {
         "format": EVAL_FORMAT, "model_path": str(opts.model_path), "scores": opts.scores, "pruned": opts.pruned,
         "retention_rate": opts.retention_rate if opts.methods else None, "kept_per_layer": k, "num_experts": n_exp,
         "num_experts_per_tok": top_k, "layers": layers, "methods": [ORIGINAL, *opts.methods]
@@ -373,11 +407,66 @@ def run_eval(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
         "samples": opts.samples, "kl_top_k": opts.kl_top_k, "max_new_tokens": opts.max_new_tokens,
         "asr_prompt": opts.asr_prompt, "batch_size": opts.batch_size, "held_out": held_out,
         "kept": {m: v.tolist() for m, v in all_kept.items()}, "overlap": kept_overlap(all_kept),
-        "seconds": round(time.perf_counter() - t_start, 3),
-    })
-    from reap_omni.prune.eval_report import write_outputs
+    }
 
-    write_outputs(out_dir, doc, runner.row_records)
+    dist = Dist.from_env()
+    try:
+        return _evaluate(opts, rows, kept, meta, log, dist)
+    finally:
+        dist.close()
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def _evaluate(opts: EvalOptions, rows: dict[str, list[EvalRow]], kept: dict[str, Any], meta: dict[str, Any],
+              log: Callable[[str], None], dist) -> dict[str, Any]:
+    """The passes over this rank's shard, the all-reduce of the sums, and rank 0's outputs.
+
+    Every step that can fail on one rank is followed by a collective ``dist.check``, so a failure anywhere
+    stops every rank (non-zero exit) instead of leaving the others waiting in a collective.
+    """
+    out_dir = Path(opts.output)
+    err: BaseException | None = None
+    if dist.is_main:  # only rank 0 writes; it creates --output before any model is loaded
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            err = ReapOmniError(f"cannot create --output {out_dir}: {exc.strerror or exc}")
+    dist.check(err, "creating --output")
+
+    t_start = time.perf_counter()
+    order = {(s, r.sample.id): i for s, part in rows.items() for i, r in enumerate(part)}
+    runner = _Runner(opts, {s: dist.shard(part) for s, part in rows.items()}, log, dist)
+    runner.run_original_and_masked(kept)
+    _free_memory()  # the original is gone before the pruned checkpoint loads: one model in memory at a time
+    if opts.pruned:
+        runner.run_pruned()
+        _free_memory()
+    runner.acc = reduce_accumulators(runner.acc, dist)
+    records = [r for part in dist.gather_objects(runner.row_records) for r in part]
+    # one order whatever the world size: passes (original and masks, then pruned), strata, rows as listed
+    strata = list(rows)
+    records.sort(key=lambda r: (r["method"] == PRUNED, strata.index(r["stratum"]), order[(r["stratum"], r["id"])]))
+    devices = dist.gather_objects(runner.meta.get("device"))
+    doc = runner.document()
+    doc["meta"].update(meta)
+    doc["meta"]["world_size"] = dist.world_size
+    if dist.active:
+        doc["meta"]["devices"] = devices
+    if not dist.is_main:
+        dist.check(None, "writing on rank 0")  # exit with rank 0's outcome
+        return {"rank": dist.rank}
+    doc["meta"]["seconds"] = round(time.perf_counter() - t_start, 3)
+    err = None
+    try:
+        from reap_omni.prune.eval_report import write_outputs
+
+        write_outputs(out_dir, doc, records)
+    except Exception as exc:  # noqa: BLE001 - reported to the other ranks, then re-raised
+        err = exc
+    dist.check(err, "writing on rank 0")
     log(f"wrote {out_dir / 'eval.json'}, eval.md and plots")
     return doc
 
@@ -408,10 +497,13 @@ def _pruned_kept(path: str):
 class _Runner:
     """Holds the rows, the original's references and the running sums, across the models it loads."""
 
-    def __init__(self, opts: EvalOptions, rows: dict[str, list[EvalRow]], log: Callable[[str], None]):
+    def __init__(self, opts: EvalOptions, rows: dict[str, list[EvalRow]], log: Callable[[str], None], dist=None):
+        from reap_omni.prune.distributed import Dist
+
         self.opts = opts
-        self.rows = rows
+        self.rows = rows  # this rank's shard of each stratum
         self.log = log
+        self.dist = dist or Dist()
         self.acc: dict[str, dict[str, _Acc]] = {s: {} for s in rows}
         self.refs: dict[tuple[str, str], Any] = {}  # (stratum, row id) -> Reference (CPU)
         self.row_records: list[dict[str, Any]] = []
@@ -421,18 +513,18 @@ class _Runner:
     # model loading -----------------------------------------------------------------------------------
     def _load(self, path: str):
         from reap_omni.prune.calibration import CalibrationSettings, placement_for_rank
-        from reap_omni.prune.distributed import Dist
+        from reap_omni.prune.distributed import rank_folder
         from reap_omni.prune.model_io import execution_device, load_for_scoring
 
-        o = self.opts
+        o, dist = self.opts, self.dist
         settings = CalibrationSettings(model_path=path, device=o.device, device_map=o.device_map,
                                        max_memory=o.max_memory, offload_folder=o.offload_folder, dtype=o.dtype)
-        plan = placement_for_rank(settings, Dist())
+        plan = placement_for_rank(settings, dist)  # this rank's device, device-map slice and memory share
         for line in plan.lines():
             self.log(line)
-        root, model = load_for_scoring(path, "thinker", o.device, o.dtype,
+        root, model = load_for_scoring(path, "thinker", dist.rank_device(o.device), o.dtype,
                                        device_map=None if o.device_map is None else plan.device_map,
-                                       offload_folder=o.offload_folder)
+                                       offload_folder=rank_folder(o.offload_folder, dist))
         device = execution_device(root, root.get_input_embeddings())
         dtype = next(root.parameters()).dtype
         self.meta.setdefault("dtype", str(dtype).removeprefix("torch."))
@@ -449,6 +541,17 @@ class _Runner:
                 raise ReapOmniError(f"cannot load the processor from {self.opts.model_path}: {exc}") from None
         return self.processor
 
+    def _collective(self, step: Callable[[], Any], what: str) -> Any:
+        """Run ``step``; whether it failed is agreed on by every rank (``Dist.check``) before going on."""
+        err: BaseException | None = None
+        out = None
+        try:
+            out = step()
+        except Exception as exc:  # noqa: BLE001 - reported collectively, then re-raised on this rank
+            err = exc
+        self.dist.check(err, what)
+        return out
+
     # passes ------------------------------------------------------------------------------------------
     def run_original_and_masked(self, kept: dict[str, Any]) -> None:
         import torch
@@ -457,7 +560,7 @@ class _Runner:
         from reap_omni.prune.model_io import find_moe_blocks
         from reap_omni.prune.router_mask import RouterMask, kept_by_layer
 
-        root, model, device, dtype = self._load(self.opts.model_path)
+        root, model, device, dtype = self._collective(lambda: self._load(self.opts.model_path), "model loading")
         blocks = find_moe_blocks(root)
         layers = [b.layer for b in blocks]
         masks = {m: kept_by_layer(layers, v) for m, v in kept.items()}
@@ -467,7 +570,8 @@ class _Runner:
         try:
             with torch.inference_mode():
                 for stratum in self.rows:
-                    self._stratum(stratum, root, device, dtype, head, mask, replay, masks)
+                    self._collective(lambda s=stratum: self._stratum(s, root, device, dtype, head, mask, replay,
+                                                                     masks), f"stratum {stratum}")
         finally:
             mask.close()
             head.close()
@@ -476,12 +580,14 @@ class _Runner:
     def run_pruned(self) -> None:
         import torch
 
-        root, model, device, dtype = self._load(self.opts.pruned)
+        root, model, device, dtype = self._collective(lambda: self._load(self.opts.pruned),
+                                                      "loading the pruned checkpoint")
         head = _LogitsAt(root.get_output_embeddings())
         try:
             with torch.inference_mode():
                 for stratum in self.rows:
-                    self._stratum(stratum, root, device, dtype, head, None, None, {}, pruned=True)
+                    self._collective(lambda s=stratum: self._stratum(s, root, device, dtype, head, None, None, {},
+                                                                     pruned=True), f"stratum {stratum} ({PRUNED})")
         finally:
             head.close()
 
@@ -497,7 +603,9 @@ class _Runner:
         for m in methods:
             self.acc[stratum].setdefault(m, _Acc())
         label = f" ({PRUNED})" if pruned else f" ({len(methods)} models)"
-        with StratumProgress(stratum, len(rows), enabled=o.progress, label=label) as bar:
+        if self.dist.active:
+            label += f" (rank 0 of {self.dist.world_size})"
+        with StratumProgress(stratum, len(rows), enabled=o.progress and self.dist.is_main, label=label) as bar:
             for inputs, chunk in iter_batches(processor, [r.sample for r in rows], stratum, o.batch_size, o.inputs):
                 batch_rows = [by_id[s.id] for s in chunk]
                 self._teacher_forced(stratum, batch_rows, inputs, root, device, dtype, head, mask, replay, masks,
@@ -550,7 +658,7 @@ class _Runner:
             a.tokens += n_tok
             a.nll += float(nll.double().sum())
             a.kl += float(kl.double().sum())
-            a.top1 += float(top1.sum())
+            a.top1 += int(top1.sum())
             a.seconds += seconds
             start = 0
             for r, c in zip(batch_rows, counts, strict=True):
@@ -606,7 +714,7 @@ class _Runner:
         import torch
         from transformers import GenerationConfig
 
-        from reap_omni.prune.eval_metrics import scorable, uses_cer
+        from reap_omni.prune.eval_metrics import error_counts, scorable, uses_cer
 
         o = self.opts
         asr = [r for r in batch_rows if r.asr]
@@ -650,12 +758,15 @@ class _Runner:
             a = self.acc[stratum][method]
             a.gen_seconds += seconds
             for r, h in zip(asr, hyps, strict=True):
-                bucket = a.cer if cer[r.sample.id] else a.wer
-                bucket[0].append(r.sample.text)
-                bucket[1].append(h)
+                by_cer = cer[r.sample.id]
+                errors, length = error_counts([r.sample.text], [h], cer=by_cer)  # jiwer sums these per row
+                if by_cer:
+                    a.cer_errors, a.cer_chars, a.cer_rows = a.cer_errors + errors, a.cer_chars + length, a.cer_rows + 1
+                else:
+                    a.wer_errors, a.wer_words, a.wer_rows = a.wer_errors + errors, a.wer_words + length, a.wer_rows + 1
                 self.row_records.append({"stratum": stratum, "id": r.sample.id, "method": method,
                                          "reference": r.sample.text, "transcript": h,
-                                         "metric": "cer" if cer[r.sample.id] else "wer"})
+                                         "metric": "cer" if by_cer else "wer"})
 
     def document(self) -> dict[str, Any]:
         strata = {s: {m: a.result() for m, a in accs.items()} for s, accs in self.acc.items()}
