@@ -11,11 +11,15 @@
    the original is freed, so the peak must not hold two models). CPU: VmHWM (RSS high-water mark); CUDA:
    ``torch.cuda.max_memory_allocated``.
 
+3. Data parallel (``--ranks N``, instead of 1 and 2): wall time of ``reap-omni eval`` in 1 process vs.
+   ``torchrun --nproc-per-node N`` (gloo; CPU threads per rank = ``--threads``), medians over ``--repeats``, and
+   how far apart the two runs' figures are (NLL/KL relative difference; counts, top-1 must be equal).
+
 Shape ``qwen3-omni`` scales the 30B-A3B thinker's proportions down (hidden 256, 128 experts top-8, expert
 width 96); the audio tower and vision encoder of the tiny model are small, so the encoder share of a
 forward is lower than in the real model, where replaying them saves more.
 
-Prints the figures; asserts nothing. Run: python benchmarks/eval_cost.py [--device cuda:0]
+Prints the figures; asserts nothing. Run: python benchmarks/eval_cost.py [--device cuda:0] [--ranks 2]
 """
 
 from __future__ import annotations
@@ -212,12 +216,61 @@ def memory(res: dict, workdir: Path, n: int, device: str, dtype: str, threads: i
     return out
 
 
+def _cli_args(res: dict, n: int, device: str, dtype: str, out: Path) -> list[str]:
+    d = res["data"]
+    return ["-m", "reap_omni", "eval", "--model", res["ckpt"], "--scores", res["scores"], "--retention", "0.5",
+            "--methods", ",".join(METHODS), "--audio-data", d["audio"], "--video-data", d["video"],
+            "--mixed-data", d["mixed"], "--samples", str(n), "--max-new-tokens", "0",
+            "--video-max-pixels", str(VIDEO_PIXELS), "--device", device, "--dtype", dtype, "--output", str(out),
+            "--quiet"]
+
+
+def data_parallel(workdir: Path, n: int, ranks: int, repeats: int, device: str, dtype: str, threads: int) -> dict:
+    """1 process vs. torchrun with ``ranks`` ranks on the same rows: wall seconds and the figures' agreement."""
+    from reap_omni.prune.tiny import save_tiny_checkpoint
+
+    ckpt = save_tiny_checkpoint(workdir / "ckpt", kind="thinker", max_shard_size="50MB", **SHAPE)
+    res = {"ckpt": str(ckpt), "data": {k: str(v) for k, v in _data(workdir, n, 4.0).items()},
+           "scores": str(_scores(workdir / "scores.json"))}
+    env = dict(os.environ, TRANSFORMERS_VERBOSITY="error", OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               PYTHONPATH=SRC)
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    launch = {1: [sys.executable],
+              ranks: [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks)]}
+    wall: dict[int, list[float]] = {1: [], ranks: []}
+    inner: dict[int, list[float]] = {1: [], ranks: []}
+    docs = {}
+    for i in range(repeats):
+        for w in (1, ranks):  # alternate, so that load from other processes hits both alike
+            out = workdir / f"dp-{w}-{i}"
+            dev = "cuda" if w > 1 and device.startswith("cuda") else device  # rank r on cuda:r
+            t0 = time.perf_counter()
+            proc = subprocess.run([*launch[w], *_cli_args(res, n, dev, dtype, out)], capture_output=True, text=True,
+                                  env=env, check=False)
+            wall[w].append(time.perf_counter() - t0)
+            if proc.returncode != 0:
+                raise SystemExit(proc.stderr[-3000:])
+            docs[w] = json.loads((out / "eval.json").read_text())
+            inner[w].append(docs[w]["meta"]["seconds"])
+    worst, same = 0.0, True
+    for s, methods in docs[1]["strata"].items():
+        for m, a in methods.items():
+            b = docs[ranks]["strata"][s][m]
+            same &= all(a[k] == b[k] for k in ("rows", "tokens", "top1"))
+            worst = max(worst, *(abs(a[k] - b[k]) / max(abs(a[k]), 1e-300) for k in ("nll", "kl") if a[k]))
+    return {"wall": {w: statistics.median(v) for w, v in wall.items()},
+            "inner": {w: statistics.median(v) for w, v in inner.items()}, "worst_rel": worst, "counts_equal": same}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=4, help="rows per stratum")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default=None, help="default float32 on cpu, bfloat16 on cuda")
+    ap.add_argument("--ranks", type=int, default=0,
+                    help="N > 1: only compare 1 process with torchrun --nproc-per-node N (wall time, agreement)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1: stable figures on a shared machine; more threads than free cores "
                     "makes every forward several times slower)")
@@ -227,6 +280,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
     load_before = os.getloadavg()[0]
+    if args.ranks > 1:
+        with tempfile.TemporaryDirectory() as tmp:
+            dp = data_parallel(Path(tmp), args.samples, args.ranks, args.repeats, args.device, dtype, args.threads)
+        load_after = os.getloadavg()[0]
+        w1, wn = dp["wall"][1], dp["wall"][args.ranks]
+        i1, i_n = dp["inner"][1], dp["inner"][args.ranks]
+        print(f"data parallel on {args.device} ({dtype}, {args.threads} thread(s) per rank), {args.samples} rows per "
+              f"stratum, 5 models, medians of {args.repeats}; load average {load_before:.2f} -> {load_after:.2f}")
+        print(f"wall     1 process {w1:.2f} s, {args.ranks} ranks {wn:.2f} s ({w1 / wn:.2f}x), launch included; "
+              f"eval.json seconds (model loads included) {i1:.2f} s vs {i_n:.2f} s ({i1 / i_n:.2f}x)")
+        print(f"figures  NLL/KL largest relative difference {dp['worst_rel']:.2e}; rows, tokens, top-1 "
+              + ("equal" if dp["counts_equal"] else "DIFFER"))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         res = time_ratios(Path(tmp), args.samples, args.repeats, args.device, dtype)
         mem = memory(res, Path(tmp), args.samples, args.device, dtype, args.threads)
