@@ -74,3 +74,28 @@ def test_collate_pads_text_on_the_tokenizers_side():
     assert out["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
     assert out["video_grid_thw"].tolist() == [[1, 2, 2], [2, 2, 2]] and out["use_audio_in_video"] is True
     assert collate([a], Proc()) is a
+
+
+def test_the_audio_tower_encodes_a_pack_clip_by_clip(tiny_ckpt, manifests3):
+    """The thinker packs a batch's clips into one encoder call; each clip's rows are what it gives alone
+    (transformers 4.57's encoder would otherwise attend across the clips of a pack)."""
+    from reap_omni.prune.audio_per_clip import run_audio_per_clip
+    from reap_omni.prune.model_io import load_for_scoring
+
+    root, _model = load_for_scoring(tiny_ckpt, "thinker", "cpu", "float32")
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_ckpt)
+    samples = load_samples(manifests3["audio"], "S1", 3)
+    (batch, _chunk), = list(iter_batches(processor, samples, "S1", 3, TINY_OPTS))
+    mask = batch["feature_attention_mask"].bool()
+    packed = batch["input_features"].permute(0, 2, 1)[mask].permute(1, 0)
+    lens = mask.sum(-1)
+    tower = next(m for n, m in root.named_modules() if n.endswith("audio_tower"))  # 5.x nests it under .model
+    alone = type(tower).forward  # the encoder itself, without the wrapper
+    with torch.inference_mode():
+        got = tower(packed, feature_lens=lens).last_hidden_state
+        clips = packed.split(lens.tolist(), dim=-1)
+        want = torch.cat([alone(tower, c, feature_lens=lens[i:i + 1]).last_hidden_state for i, c in enumerate(clips)])
+    assert torch.equal(got, want)
+    assert run_audio_per_clip(root) == 0  # already wrapped: not wrapped twice

@@ -136,8 +136,9 @@ def test_memory_plan_refuses_what_cannot_fit(real_config, capsys):
 
 def test_bad_device_maps_are_one_line_errors(real_config, capsys):
     base = ["prune", "--model-path", str(real_config), "--plan-only"]
+    visual = _layout(real_config)["visual"]
     for dm, msg in (('{"thinker.nope": 0, "": "cpu"}', "no module of the model"),
-                    ('{"thinker.model.visual": "cpu"}', "gives no device for thinker.model"),
+                    (json.dumps({visual: "cpu"}), "gives no device for thinker."),
                     ("everywhere", "expected auto")):
         assert run([*base, "--device-map", dm]) != 0
         err = capsys.readouterr().err
@@ -148,10 +149,24 @@ def test_bad_device_maps_are_one_line_errors(real_config, capsys):
 
 # -- the tiny model: every placement gives the plain load's scores --------------------------------------
 
-def _tiny_map(offload: bool) -> dict[str, str]:
-    lm = "thinker.model.language_model"
+def _layout(model_path) -> dict[str, str]:
+    """Module names in the installed transformers' layout (5.x nests the text model and the encoders under
+    ``thinker.model``; 4.57 has ``thinker.model`` as the text model and the encoders beside it)."""
+    from reap_omni.prune.model_io import read_config
+    from reap_omni.prune.placement import empty_model
+
+    model, _ = empty_model(model_path, read_config(model_path), "thinker", torch.float32)
+    names = [n for n, _m in model.named_modules() if n.startswith("thinker.")]
+    lm = next(n.removesuffix(".embed_tokens") for n in names if n.endswith(".embed_tokens"))
+    return {"lm": lm, "audio": next(n for n in names if n.endswith(".audio_tower")),
+            "visual": next(n for n in names if n.endswith(".visual"))}
+
+
+def _tiny_map(model_path, offload: bool) -> dict[str, str]:
+    names = _layout(model_path)
+    lm = names["lm"]
     far = "disk" if offload else "cpu"
-    return {f"{lm}.embed_tokens": "cpu", "thinker.model.audio_tower": "cpu", "thinker.model.visual": far,
+    return {f"{lm}.embed_tokens": "cpu", names["audio"]: "cpu", names["visual"]: far,
             f"{lm}.layers.0": "cpu", f"{lm}.layers.1": far, f"{lm}.layers.2": "cpu", f"{lm}.layers.3": far,
             f"{lm}.norm": "cpu", f"{lm}.rotary_emb": "cpu", "thinker.lm_head": "cpu"}
 
@@ -171,8 +186,9 @@ def plain_scores(tiny_ckpt, manifests, tmp_path_factory):
 @pytest.mark.parametrize("placement", ["cpu-entries", "disk-offload", "auto", "device"])
 def test_placements_give_the_plain_loads_scores(tiny_ckpt, manifests, plain_scores, tmp_path, placement, capsys):
     extra = {
-        "cpu-entries": ["--device-map", json.dumps(_tiny_map(False))],
-        "disk-offload": ["--device-map", json.dumps(_tiny_map(True)), "--offload-folder", str(tmp_path / "off")],
+        "cpu-entries": ["--device-map", json.dumps(_tiny_map(tiny_ckpt, False))],
+        "disk-offload": ["--device-map", json.dumps(_tiny_map(tiny_ckpt, True)),
+                         "--offload-folder", str(tmp_path / "off")],
         "auto": ["--device-map", "auto", "--max-memory", "cpu=2GiB"],
         "device": ["--device", "cpu"],
     }[placement]
@@ -197,7 +213,7 @@ def test_observer_accumulates_where_each_block_computes(tiny_ckpt, tmp_path):
     from reap_omni.prune.observer import ReapObserver
 
     model = Qwen3OmniMoeForConditionalGeneration.from_pretrained(
-        tiny_ckpt, enable_audio_output=False, dtype="float32", device_map=_tiny_map(True),
+        tiny_ckpt, enable_audio_output=False, dtype="float32", device_map=_tiny_map(tiny_ckpt, True),
         offload_folder=str(tmp_path / "off"))
     thinker = model.thinker
     blocks = find_moe_blocks(thinker)

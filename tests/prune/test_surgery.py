@@ -53,8 +53,13 @@ def test_saved_keys_are_renumbered_and_router_rows_sliced(tiny_ckpt, pruned):
     assert talker_cfg.get("num_experts", talker_cfg.get("num_local_experts")) == 8
     index = json.loads((out / "model.safetensors.index.json").read_text())
     assert set(index["weight_map"]) == set(after)
-    for name in ("tokenizer.json", "tokenizer_config.json", "processor_config.json", "chat_template.jinja"):
+    # the tokenizer, chat template and processor files (whichever this transformers saved) come along
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
         assert (out / name).is_file(), name
+    assert (out / "processor_config.json").is_file() or (out / "preprocessor_config.json").is_file()
+    carried = {f.name for f in tiny_ckpt.iterdir() if f.is_file() and not f.name.endswith(".safetensors")
+               and f.name not in ("model.safetensors.index.json", "config.json")}
+    assert carried <= {f.name for f in out.iterdir()}
 
 
 def test_pruned_model_matches_masked_original(tiny_loaded, manifests, pruned):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reap_omni.errors import ReapOmniError
+from reap_omni.prune.audio_per_clip import run_audio_per_clip
 
 COMPONENTS = ("thinker", "talker")
 SUPPORTED_MODEL_TYPES = ("qwen3_omni_moe", "qwen3_omni_moe_thinker")
@@ -144,6 +145,7 @@ def load_for_scoring(model_path: str | Path, component: str, device: str | None,
     if move_to is not None:
         model.to(move_to)
     model.eval()
+    run_audio_per_clip(root)  # statistics independent of --batch-size on every transformers version
     return root, model
 
 

@@ -108,6 +108,7 @@ class MemoryPlan:
     device_map: dict[str, int | str] | None
     budget: dict[str, int] = field(default_factory=dict)  # device label -> bytes allowed (given or detected)
     execution_device: str = "cpu"
+    notes: list[str] = field(default_factory=list)  # placement changes the plan made, one line each
 
     def lines(self) -> list[str]:
         big = self.parameters >= 10**8  # the real model in B / GB; test-sized ones in M / MB
@@ -120,7 +121,7 @@ class MemoryPlan:
             note = f" (offloaded: computed on {self.execution_device})" if dev in _OFFLOAD and (
                 self.execution_device != dev) else ""
             out.append(f"  {dev:<8s} {count(n):>9s} parameters {size(b):>9s}{cap}{note}")
-        return out
+        return out + self.notes
 
 
 def _model_classes():
@@ -267,6 +268,7 @@ def plan_placement(
     if unknown:
         raise ReapOmniError(f"--device-map names {unknown[0]!r}, which is no module of the model; modules are "
                             f"named like {', '.join(_top_level_names(model))}")
+    resolved = _no_root_offload(model, resolved)
     per, missing = _tally(model, resolved)
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -283,10 +285,18 @@ def plan_placement(
                             "move modules elsewhere, raise --max-memory, or offload")
     gpus = [d for d in per if d not in _OFFLOAD]
     execution = gpus[0] if gpus else "cpu"
+    notes: list[str] = []
+    pinned = _pin_offload_unsafe(model, resolved, execution)
+    if pinned != resolved:
+        notes = [f"  {name} stays on {execution}: this transformers' vision encoder cannot run offloaded"
+                 for name in pinned.keys() - resolved.keys()]
+        resolved = pinned
+        per, _missing = _tally(model, resolved)
+        per = {d: per[d] for d in _order(per)}
     for d in gpus if check_devices else ():
         if d.startswith("cuda:") and not _cuda_usable(int(d.split(":")[1])):
             raise ReapOmniError(f"the placement uses {d}, but torch sees {torch.cuda.device_count()} GPU(s)")
-    return MemoryPlan(component, dtype_str, total_n, total_b, per, resolved, budget, execution)
+    return MemoryPlan(component, dtype_str, total_n, total_b, per, resolved, budget, execution, notes)
 
 
 @contextlib.contextmanager
@@ -299,6 +309,74 @@ def _quiet_accelerate(quiet: bool):
         yield
     finally:
         log.setLevel(before)
+
+
+def _no_root_offload(model, resolved: dict[str, int | str]) -> dict[str, int | str]:
+    """``{"": "disk"}`` (nothing fits anywhere) spelled per top-level module: transformers 4.57 opens every
+    shard on the root entry's device, and "disk" is none; 5.x loads either spelling the same way."""
+    if resolved.get("") != "disk":
+        return resolved
+    rest = {k: v for k, v in resolved.items() if k}
+    tops = [name for name, child in model.named_children() if any(True for _ in child.parameters())]
+    return {**{name: "disk" for name in tops if not any(k == name or k.startswith(name + ".") for k in rest)},
+            **rest}
+
+
+def _offload_unsafe(model) -> list[str]:
+    """Encoders that make tensors on their own weights' device inside ``forward``: offloaded, those weights
+    are on the meta device until each child's own hook runs, so the forward fails. transformers 4.57's vision
+    encoder builds its position-embedding indices on ``pos_embed.weight.device`` this way; 5.x builds them
+    from the input. Probed on the (meta) model itself: such an encoder answers on the meta device."""
+    import torch
+
+    unsafe = []
+    for name, module in model.named_modules():
+        probe = getattr(module, "fast_pos_embed_interpolate", None)
+        if not callable(probe):
+            continue
+        try:
+            with torch.no_grad():
+                got = probe(torch.tensor([[1, 2, 2]]))
+            on_meta = getattr(got, "device", torch.device("cpu")).type == "meta"
+        except (RuntimeError, NotImplementedError, TypeError, ValueError, IndexError):
+            on_meta = True
+        if on_meta:
+            unsafe.append(name)
+    return unsafe
+
+
+def _device_of(resolved: dict[str, int | str], name: str) -> int | str | None:
+    keys = sorted(resolved, key=len, reverse=True)
+    key = next((k for k in keys if k == "" or name == k or name.startswith(k + ".")), None)
+    return resolved[key] if key is not None else None
+
+
+def _pin_offload_unsafe(model, resolved: dict[str, int | str], execution: str) -> dict[str, int | str]:
+    """``resolved`` with every offload-unsafe encoder that it offloads moved whole to ``execution``."""
+    out = dict(resolved)
+    for name in _offload_unsafe(model):
+        inside = {device_label(v) for k, v in resolved.items() if k.startswith(name + ".")}
+        devs = inside | {device_label(d) for d in [_device_of(resolved, name)] if d is not None}
+        if not any(d == "disk" or (d == "cpu" and execution != "cpu") for d in devs):
+            continue
+        out = {k: v for k, v in _split_down_to(model, out, name).items() if not k.startswith(name + ".")}
+        out[name] = int(execution.split(":")[1]) if execution.startswith("cuda:") else execution
+    return out
+
+
+def _split_down_to(model, resolved: dict[str, int | str], name: str) -> dict[str, int | str]:
+    """The same placement with ``name`` as a key of its own: the entry covering it is replaced by one entry
+    per child, level by level (transformers 4.57 does not let a nested key override its parent's device)."""
+    out = dict(resolved)
+    while True:
+        key = next((k for k in sorted(out, key=len, reverse=True)
+                    if k == "" or name == k or name.startswith(k + ".")), None)
+        if key is None or key == name:
+            return out
+        dev = out.pop(key)
+        parent = model.get_submodule(key) if key else model
+        for child, _m in parent.named_children():
+            out.setdefault(f"{key}.{child}" if key else child, dev)
 
 
 def _names_module(model, key: str) -> bool:
