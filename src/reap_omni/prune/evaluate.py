@@ -23,10 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reap_omni.errors import ReapOmniError
 from reap_omni.prune.inputs import InputOptions, Sample, iter_batches, load_samples
+
+if TYPE_CHECKING:
+    from reap_omni.prune.distributed import Dist
 
 #: selections computed from the scores, in report order
 METHODS = ("reap-omni", "reap-s1", "frequency", "random")
@@ -229,7 +232,7 @@ class _Acc:
         return out
 
 
-def reduce_accumulators(acc: dict[str, dict[str, _Acc]], dist) -> dict[str, dict[str, _Acc]]:
+def reduce_accumulators(acc: dict[str, dict[str, _Acc]], dist: Dist) -> dict[str, dict[str, _Acc]]:
     """Every rank's sums added up (int64 counts, float64 sums; times: the maximum), the same on every rank.
 
     Every rank holds the same strata and methods in the same order (each runs every method on its shard,
@@ -421,7 +424,7 @@ def _quiet(_msg: str) -> None:
 
 
 def _evaluate(opts: EvalOptions, rows: dict[str, list[EvalRow]], kept: dict[str, Any], meta: dict[str, Any],
-              log: Callable[[str], None], dist) -> dict[str, Any]:
+              log: Callable[[str], None], dist: Dist) -> dict[str, Any]:
     """The passes over this rank's shard, the all-reduce of the sums, and rank 0's outputs.
 
     Every step that can fail on one rank is followed by a collective ``dist.check``, so a failure anywhere
@@ -497,7 +500,8 @@ def _pruned_kept(path: str):
 class _Runner:
     """Holds the rows, the original's references and the running sums, across the models it loads."""
 
-    def __init__(self, opts: EvalOptions, rows: dict[str, list[EvalRow]], log: Callable[[str], None], dist=None):
+    def __init__(self, opts: EvalOptions, rows: dict[str, list[EvalRow]], log: Callable[[str], None],
+                 dist: Dist | None = None):
         from reap_omni.prune.distributed import Dist
 
         self.opts = opts
