@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
@@ -66,3 +71,24 @@ def reference_saliency(block, x: torch.Tensor, mask: torch.Tensor | None):
             sums[e] += g * torch.linalg.vector_norm(f)
             counts[e] += 1
     return sums, counts
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def launch_env() -> dict[str, str]:
+    """A launched process's environment: this checkout's sources, one thread, offline, no launcher left over."""
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"),
+               HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    return env
+
+
+def torchrun(n: int) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n)]
+
+
+def run_launched(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, env=launch_env(), cwd=cwd, timeout=300)

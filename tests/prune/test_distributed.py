@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _prune_helpers import run_launched as _run
+from _prune_helpers import torchrun as _torchrun
 
 from reap_omni.errors import ReapOmniError
 from reap_omni.prune.distributed import Dist, rank_device_map, rank_max_memory
 from reap_omni.prune.scores import load_scores
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_shards_are_disjoint_deterministic_and_cover_everything():
@@ -45,14 +43,6 @@ def test_single_process_check_reraises_its_own_error():
     Dist().check(None, "x")
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"),
-               HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
-    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    return env
-
 
 def _prune_argv(tiny_ckpt, m, scores: Path, video="video", *extra) -> list[str]:
     return ["-m", "reap_omni", "prune", "--model-path", str(tiny_ckpt), "--audio-data", str(m["audio"]),
@@ -60,12 +50,6 @@ def _prune_argv(tiny_ckpt, m, scores: Path, video="video", *extra) -> list[str]:
             "--video-max-pixels", "4096", "--scores-out", str(scores), "--json", *extra]
 
 
-def _torchrun(n: int) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n)]
-
-
-def _run(cmd, tmp_path) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=300)
 
 
 def test_two_gloo_ranks_equal_one_process(tiny_ckpt, manifests3, tmp_path):

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _prune_helpers import run_launched as _run
+from _prune_helpers import torchrun as _torchrun
 
 from reap_omni.fixtures.media import make_audio, make_video
 from reap_omni.manifest.lock import LockFile, LockMedia, LockRow, write_lock
@@ -18,7 +19,6 @@ from reap_omni.prune.observer import StratumStats
 from reap_omni.prune.scores import Scores, save_scores, select
 from reap_omni.prune.surgery import prune_checkpoint
 
-REPO = Path(__file__).resolve().parents[2]
 EXACT = ("rows", "tokens", "top1", "wer", "cer", "wer_rows", "cer_rows")
 
 
@@ -58,14 +58,6 @@ def dp_data(tmp_path_factory) -> dict[str, Path]:
             "scores": root / "scores.json", "sel": sel, "root": root}
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"),
-               HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
-    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    return env
-
 
 def _eval_argv(tiny_ckpt, d, out: Path, video="video", *extra) -> list[str]:
     return ["-m", "reap_omni", "eval", "--model", str(tiny_ckpt), "--audio-data", str(d["audio"]),
@@ -73,12 +65,6 @@ def _eval_argv(tiny_ckpt, d, out: Path, video="video", *extra) -> list[str]:
             "--video-max-pixels", "4096", "--dtype", "float32", "--output", str(out), "--json", *extra]
 
 
-def _torchrun(n: int) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n)]
-
-
-def _run(cmd, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=cwd, timeout=300)
 
 
 def test_two_gloo_ranks_equal_one_process(tiny_ckpt, dp_data, tmp_path):

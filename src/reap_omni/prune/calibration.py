@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.prune.distributed import Dist, rank_device_map, rank_max_memory
+from reap_omni.prune.distributed import Dist, rank_device_map, rank_folder, rank_max_memory
 from reap_omni.prune.inputs import InputOptions, Sample, iter_batches, media_token_mask
 from reap_omni.prune.model_io import (
     execution_device,
@@ -85,13 +85,7 @@ def placement_for_rank(s: CalibrationSettings, dist: Dist, check_devices: bool =
             device_map = rank_device_map(dist, device_map)
     return plan_placement(s.model_path, read_config(s.model_path), s.component, s.dtype,
                           device=dist.rank_device(s.device), device_map=device_map, max_memory=max_memory,
-                          offload_folder=_rank_folder(s.offload_folder, dist), check_devices=check_devices)
-
-
-def _rank_folder(folder: str | None, dist: Dist) -> str | None:
-    if folder is None or not dist.active:
-        return folder
-    return f"{folder.rstrip('/')}/rank{dist.rank}"
+                          offload_folder=rank_folder(s.offload_folder, dist), check_devices=check_devices)
 
 
 def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Callable[[str], None],
@@ -294,7 +288,7 @@ def _load(s: CalibrationSettings, dist: Dist, log: Callable[[str], None]):
         log(line)
     device_map = None if s.device_map is None else plan.device_map
     root, _model = load_for_scoring(s.model_path, s.component, dist.rank_device(s.device), s.dtype,
-                                    device_map=device_map, offload_folder=_rank_folder(s.offload_folder, dist))
+                                    device_map=device_map, offload_folder=rank_folder(s.offload_folder, dist))
     blocks = find_moe_blocks(root)
     dtype = next(root.parameters()).dtype
     device = execution_device(root, root.get_input_embeddings())

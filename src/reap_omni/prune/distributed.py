@@ -107,19 +107,13 @@ class Dist:
 
     def all_reduce_sum(self, tensors: Sequence[Any]) -> list[Any]:
         """Element-wise sums over the ranks of CPU tensors (float64 / int64 stay exact in their dtype)."""
-        if not self.active:
-            return list(tensors)
-        import torch.distributed as tdist
-
-        out = []
-        for t in tensors:
-            t = t.detach().cpu().clone().contiguous()
-            tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
-            out.append(t)
-        return out
+        return self._all_reduce(tensors, "SUM")
 
     def all_reduce_max(self, tensors: Sequence[Any]) -> list[Any]:
         """Element-wise maxima over the ranks of CPU tensors (wall times: the slowest rank sets the pace)."""
+        return self._all_reduce(tensors, "MAX")
+
+    def _all_reduce(self, tensors: Sequence[Any], op: str) -> list[Any]:
         if not self.active:
             return list(tensors)
         import torch.distributed as tdist
@@ -127,7 +121,7 @@ class Dist:
         out = []
         for t in tensors:
             t = t.detach().cpu().clone().contiguous()
-            tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
+            tdist.all_reduce(t, op=getattr(tdist.ReduceOp, op))
             out.append(t)
         return out
 
