@@ -16,6 +16,7 @@ from typing import Any
 
 from reap_omni.errors import ReapOmniError
 from reap_omni.prune.audio_per_clip import run_audio_per_clip
+from reap_omni.prune.distributed import env_rank
 
 COMPONENTS = ("thinker", "talker")
 SUPPORTED_MODEL_TYPES = ("qwen3_omni_moe", "qwen3_omni_moe_thinker")
@@ -140,6 +141,10 @@ def load_for_scoring(model_path: str | Path, component: str, device: str | None,
             kwargs["offload_folder"] = str(offload_folder)
     cls = (Qwen3OmniMoeThinkerForConditionalGeneration if cfg["model_type"] == "qwen3_omni_moe_thinker"
            else Qwen3OmniMoeForConditionalGeneration)
+    if env_rank() != 0:  # under torchrun one "Loading weights" bar (rank 0's), not one per rank
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     model = cls.from_pretrained(model_path, **kwargs)
     root = model if cls is Qwen3OmniMoeThinkerForConditionalGeneration else getattr(model, component)
     if move_to is not None:
