@@ -79,8 +79,9 @@ REPO = Path(__file__).resolve().parents[2]
 def launch_env() -> dict[str, str]:
     """A launched process's environment: this checkout's sources, one thread, offline, no launcher left over."""
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"),
-               HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
+    path = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH", "")) if p)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=path, HF_HUB_OFFLINE="1",
+               TRANSFORMERS_VERBOSITY="error")
     for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
     return env

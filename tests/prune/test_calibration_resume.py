@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _prune_helpers import TINY_OPTS
+from _prune_helpers import TINY_OPTS, launch_env
 
 from reap_omni.prune.calibration import CalibrationSettings, calibrate
 from reap_omni.prune.checkpoint import CalibrationCheckpoint, StratumState, calibration_key
@@ -21,7 +21,6 @@ from reap_omni.prune.inputs import load_samples
 from reap_omni.prune.progress import StratumProgress, progress_enabled
 from reap_omni.prune.scores import STRATA, load_scores
 
-REPO = Path(__file__).resolve().parents[2]
 FILES = {"S1": "audio", "S2": "video", "S3": "mixed"}
 
 
@@ -109,13 +108,6 @@ def _cli(tiny_ckpt, m, scores: Path) -> list[str]:
             "--checkpoint-every", "1"]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"),
-               TRANSFORMERS_VERBOSITY="error")
-    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
-        env.pop(k, None)
-    return env
-
 
 def _partial(state_file: Path) -> bool:
     """True once the checkpoint shows a stratum started but not finished."""
@@ -131,7 +123,8 @@ def _partial(state_file: Path) -> bool:
 
 def test_kill_9_mid_stratum_then_rerun_equals_uninterrupted(tiny_ckpt, manifests3, tmp_path):
     whole = tmp_path / "whole" / "scores.json"
-    p = subprocess.run(_cli(tiny_ckpt, manifests3, whole), capture_output=True, text=True, env=_env(), timeout=300)
+    p = subprocess.run(_cli(tiny_ckpt, manifests3, whole), capture_output=True, text=True, env=launch_env(),
+                       timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert not (tmp_path / "whole" / "scores.calibration").exists(), "a finished run removes its checkpoint"
 
@@ -139,7 +132,7 @@ def test_kill_9_mid_stratum_then_rerun_equals_uninterrupted(tiny_ckpt, manifests
         out = tmp_path / f"killed{attempt}" / "scores.json"
         state = out.with_name("scores.calibration") / "rank0-of-1.safetensors"
         proc = subprocess.Popen(_cli(tiny_ckpt, manifests3, out), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=_env())
+                                stderr=subprocess.DEVNULL, env=launch_env())
         killed = False
         while proc.poll() is None:
             if _partial(state):
@@ -153,7 +146,8 @@ def test_kill_9_mid_stratum_then_rerun_equals_uninterrupted(tiny_ckpt, manifests
     assert killed, "never caught the run mid-stratum"
     assert proc.returncode == -signal.SIGKILL and not out.exists() and state.is_file()
 
-    again = subprocess.run(_cli(tiny_ckpt, manifests3, out), capture_output=True, text=True, env=_env(), timeout=300)
+    again = subprocess.run(_cli(tiny_ckpt, manifests3, out), capture_output=True, text=True, env=launch_env(),
+                           timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming calibration from" in again.stderr
     _assert_identical(load_scores(out), load_scores(whole))
