@@ -10,9 +10,10 @@ shards) is loaded
 * ``offload``: ``plan_placement(device_map="sequential", max_memory={"cpu": <one shard>})`` and
   ``load_for_scoring`` with the plan's map and an offload folder: what does not fit goes to disk,
 
-each in its own process. Printed: peak anonymous RSS (sampled every 5 ms: the bytes the process itself
-holds) and VmHWM (also counts the file pages of memory-mapped shards, which the kernel can drop), minus the
-same figures right before the load, plus the load time.
+each in its own process (``--experts`` and ``--layers`` show what the peak scales with). Printed: peak
+anonymous RSS (sampled every 5 ms: the bytes the process itself holds) and VmHWM (also counts the file pages
+of memory-mapped shards, which the kernel can drop), minus the same figures right before the load, plus the
+load time.
 
     python benchmarks/load_memory.py [--hidden 512 --experts 64 --layers 4]
 """
@@ -131,8 +132,8 @@ def main() -> int:
             placed = ", ".join(f"{d} {b / 2**20:.0f} MiB" for d, b in r["placed"].items() if b is not None) or "cpu"
             print(f"{r['mode']:<9}{r['seconds']:>9.2f}{r['anon_peak'] / 2**20:>15.0f}{r['hwm'] / 2**20:>11.0f}  "
                   f"{placed}")
-        print("target: 'offload' peak anon <= one shard + a fixed overhead, the same whatever the model's size "
-              "(the host holds only what is placed on it)")
+        print("target: 'offload' peak anon about one shard + one MoE layer's experts (transformers 5.x fuses them "
+              "while loading), whatever the number of layers: the host holds only what is placed on it")
     return 0
 
 
