@@ -2,7 +2,7 @@
 
 Issue 11's target: with ``--device-map`` the weights go straight to their devices, so the host never holds
 more than about one shard beyond what is placed on it. A CPU-only machine cannot place weights on a GPU, so
-this measures the same mechanism with disk offload: a random Qwen3-Omni thinker (~0.9 GB in float32, 100 MB
+this measures the same mechanism with disk offload: a random Qwen3-Omni thinker (~0.8 GB in float32, <= 100 MB
 shards) is loaded
 
 * ``old``: ``from_pretrained`` without a device map, then ``.to("cpu")`` (what ``load_for_scoring`` did),
