@@ -111,6 +111,28 @@ def test_rerun_repairs_a_manifest_that_holds_duplicates(tmp_path):
     assert not Path(copy["audio"]).exists()
 
 
+def test_media_changed_after_the_run_is_fetched_again(tmp_path):
+    """A media file overwritten after a finished run (same size, other bytes) is no done row: the rerun
+    drops the row and its file, fetches it again, and ends with exactly N rows whose digests match."""
+    src = MemorySource(SPEC)
+    opts = BuildOptions(output=tmp_path / "out", samples=5, quiet=False)
+    build(opts, src)
+    victim = manifest_rows(opts)[2]
+    path = Path(victim.audio)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    err = io.StringIO()
+    build(opts, src, err)
+    assert "dropped 1 row(s) whose media changed on disk" in err.getvalue()
+    assert_exact(opts, 5)
+    from reap_omni.manifest.lock import file_sha256
+
+    for r in manifest_rows(opts):
+        assert file_sha256(r.audio) == r.meta["sha256"]["audio"]
+    assert victim.id in {r.id for r in manifest_rows(opts)}  # the same row, fetched again
+
+
 def test_prepare_output_counts_unique_ids(tmp_path):
     out = tmp_path
     media = out / "ls" / "ls_0123456789abcdef.wav"

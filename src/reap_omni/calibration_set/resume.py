@@ -1,9 +1,10 @@
 """What an output folder already holds, and the clean-up that makes a rerun safe.
 
 A build never trusts anything but the manifests: a row counts as done when its line is complete and its
-media files exist. Before a rerun appends, this module cuts a torn last line, drops rows whose media
-vanished, deletes temp files of killed runs and media files no row refers to (written just before a
-kill, or left by ``--overwrite``), so the folder again holds exactly the rows its manifests list.
+media files exist with the sha256 the row recorded. Before a rerun appends, this module cuts a torn last
+line, drops rows whose media vanished or changed, deletes temp files of killed runs and media files no row
+refers to (written just before a kill, or left by ``--overwrite``), so the folder again holds exactly the
+rows its manifests list.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from reap_omni.calibration_set.options import STRATA
 from reap_omni.calibration_set.writer import repair_torn_tail
 from reap_omni.fileio import remove_stale_temps
 from reap_omni.manifest.jsonl import iter_json_objects, write_jsonl
+from reap_omni.manifest.lock import file_sha256
 
 MEDIA_FIELDS = ("audio", "video")
 #: A dataset name that is safe as a folder name under the output (rows from elsewhere may say anything).
@@ -54,6 +56,7 @@ class ResumeReport:
     datasets: dict[str, DatasetProgress] = field(default_factory=dict)
     torn_lines: int = 0
     dropped_rows: int = 0  # rows removed because their media are gone (or --overwrite)
+    changed_rows: int = 0  # rows removed because a media file no longer has the sha256 the row recorded
     duplicate_rows: int = 0  # later copies of a row id (or dataset key) already listed: removed, first kept
     stale_temps: int = 0
     orphan_media: int = 0
@@ -98,6 +101,10 @@ def prepare_output(
                 changed = True
                 report.dropped_rows += 1
                 continue
+            if ds in names and not _media_intact(row):
+                changed = True
+                report.changed_rows += 1
+                continue
             identity = _identity(row)
             if identity & seen:
                 changed = True
@@ -135,6 +142,23 @@ def _media(row: dict[str, Any]) -> list[tuple[str, str]]:
 def _media_present(row: dict[str, Any]) -> bool:
     media = _media(row)
     return bool(media) and all(os.path.isfile(p) and os.path.getsize(p) > 0 for _, p in media)
+
+
+def _media_intact(row: dict[str, Any]) -> bool:
+    """Every media file still has the sha256 the build recorded in ``meta.sha256`` (rows without one pass):
+    a file overwritten or corrupted after the run must not count as a done row."""
+    recorded = (row.get("meta") or {}).get("sha256") if isinstance(row.get("meta"), dict) else None
+    if not isinstance(recorded, dict):
+        return True
+    for name, path in _media(row):
+        want = recorded.get(name)
+        if isinstance(want, str) and want:
+            try:
+                if file_sha256(path) != want:
+                    return False
+            except OSError:
+                return False
+    return True
 
 
 def _count(progress: DatasetProgress, row: dict[str, Any]) -> None:

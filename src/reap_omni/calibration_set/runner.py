@@ -472,6 +472,9 @@ class BuildRunner:
         if report.dropped_rows:
             notes.append(f"dropped {report.dropped_rows} row(s)" + (" (--overwrite)" if self.options.overwrite
                                                                        else " whose media were missing"))
+        if report.changed_rows:
+            notes.append(f"dropped {report.changed_rows} row(s) whose media changed on disk since they were "
+                         "written (sha256 differs): they are fetched again")
         if report.stale_temps:
             notes.append(f"removed {report.stale_temps} temp file(s) of an interrupted run")
         if report.orphan_media:
