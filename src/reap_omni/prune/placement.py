@@ -163,9 +163,18 @@ def _config_dtype(config):
     return torch.float32
 
 
+def _most_specific_first(device_map: dict[str, Any]) -> list[str]:
+    return sorted(device_map, key=lambda k: (k.count("."), len(k)), reverse=True)
+
+
+def _covering_key(keys: list[str], name: str) -> str | None:
+    """The entry of a device map (``keys`` most specific first) that places module or parameter ``name``."""
+    return next((k for k in keys if k == "" or name == k or name.startswith(k + ".")), None)
+
+
 def _tally(model, device_map: dict[str, int | str]) -> tuple[dict[str, tuple[int, int]], list[str]]:
     """Parameters and bytes per device under ``device_map``; names of parameters it does not place."""
-    keys = sorted(device_map, key=lambda k: (k.count("."), len(k)), reverse=True)
+    keys = _most_specific_first(device_map)
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     missing: list[str] = []
     seen: set[int] = set()
@@ -173,7 +182,7 @@ def _tally(model, device_map: dict[str, int | str]) -> tuple[dict[str, tuple[int
         if id(p) in seen:  # tied weights are stored once
             continue
         seen.add(id(p))
-        key = next((k for k in keys if k == "" or name == k or name.startswith(k + ".")), None)
+        key = _covering_key(keys, name)
         if key is None:
             missing.append(name)
             continue
@@ -345,18 +354,13 @@ def _offload_unsafe(model) -> list[str]:
     return unsafe
 
 
-def _device_of(resolved: dict[str, int | str], name: str) -> int | str | None:
-    keys = sorted(resolved, key=len, reverse=True)
-    key = next((k for k in keys if k == "" or name == k or name.startswith(k + ".")), None)
-    return resolved[key] if key is not None else None
-
-
 def _pin_offload_unsafe(model, resolved: dict[str, int | str], execution: str) -> dict[str, int | str]:
     """``resolved`` with every offload-unsafe encoder that it offloads moved whole to ``execution``."""
     out = dict(resolved)
     for name in _offload_unsafe(model):
         inside = {device_label(v) for k, v in resolved.items() if k.startswith(name + ".")}
-        devs = inside | {device_label(d) for d in [_device_of(resolved, name)] if d is not None}
+        key = _covering_key(_most_specific_first(resolved), name)
+        devs = inside | ({device_label(resolved[key])} if key is not None else set())
         if not any(d == "disk" or (d == "cpu" and execution != "cpu") for d in devs):
             continue
         out = {k: v for k, v in _split_down_to(model, out, name).items() if not k.startswith(name + ".")}
@@ -369,8 +373,7 @@ def _split_down_to(model, resolved: dict[str, int | str], name: str) -> dict[str
     per child, level by level (transformers 4.57 does not let a nested key override its parent's device)."""
     out = dict(resolved)
     while True:
-        key = next((k for k in sorted(out, key=len, reverse=True)
-                    if k == "" or name == k or name.startswith(k + ".")), None)
+        key = _covering_key(_most_specific_first(out), name)
         if key is None or key == name:
             return out
         dev = out.pop(key)
