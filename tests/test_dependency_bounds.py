@@ -36,19 +36,27 @@ def _ours() -> dict[str, SpecifierSet]:
     return out
 
 
-def _trainer_env_pins() -> dict[str, str]:
+def _trainer_env_pins() -> dict[str, list[str]]:
+    """``"pkg==1.2.3"`` pins of .ci/trainer-env, and the versions its ``for <pkg> in ...; do`` loop tries."""
     script = (ROOT / ".ci" / "trainer-env").read_text()
-    return dict(re.findall(r'"([A-Za-z0-9_.-]+)==([0-9][^"]*)"', script))
+    pins: dict[str, list[str]] = {}
+    for name, version in re.findall(r'"([A-Za-z0-9_.-]+)==([0-9][^"]*)"', script):
+        pins.setdefault(name, []).append(version)
+    for name, versions in re.findall(r"^for ([A-Za-z0-9_]+) in ([0-9. ]+); do$", script, re.M):
+        pins.setdefault(name, []).extend(versions.split())
+    return pins
 
 
 def test_the_ci_trainer_environment_satisfies_every_bound():
     ours, pins = _ours(), _trainer_env_pins()
     assert {"transformers", "accelerate", "datasets"} <= pins.keys()
-    for name, version in pins.items():
-        assert version in ours[name], f"{name}=={version} is outside pyproject's {ours[name]}"
-        for trainer, theirs in TRAINERS.items():
-            if name in theirs:
-                assert version in SpecifierSet(theirs[name]), f"{name}=={version} is outside {trainer}'s bound"
+    assert len(pins["transformers"]) == 2  # the oldest both trainers take and LLaMA-Factory's newest
+    for name, versions in pins.items():
+        for version in versions:
+            assert version in ours[name], f"{name}=={version} is outside pyproject's {ours[name]}"
+            for trainer, theirs in TRAINERS.items():
+                if name in theirs:
+                    assert version in SpecifierSet(theirs[name]), f"{name}=={version} is outside {trainer}'s bound"
 
 
 @pytest.mark.parametrize("trainer", sorted(TRAINERS))
