@@ -9,7 +9,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import subprocess
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +92,49 @@ def _fresh_host_health():
     forget_unreachable_hosts()
     yield
     forget_unreachable_hosts()
+
+
+class Mounts:
+    """Real storage faults for tests: small tmpfs disks and read-only mounts (root only), undone afterwards."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.mounted: list[Path] = []
+
+    def run(self, *args: str) -> bool:
+        """``mount ARGS``; False without root or when the kernel refuses (the caller skips)."""
+        if os.geteuid() != 0:
+            return False
+        return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+    def tmpfs(self, size: str) -> Path:
+        """An empty folder on a tmpfs of ``size`` (e.g. ``64k``); skips the test where that cannot be mounted."""
+        disk = self.root / f"disk{len(self.mounted)}"
+        disk.mkdir()
+        if not self.run("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)):
+            pytest.skip("needs root to mount a small tmpfs")
+        self.mounted.append(disk)
+        return disk
+
+    def read_only_view(self, folder: Path) -> Path:
+        """A read-only bind mount of ``folder`` (writes through ``folder`` stay possible); skips where impossible."""
+        view = self.root / f"{folder.name}-ro"
+        view.mkdir()
+        bound = self.run("--bind", str(folder), str(view))
+        if bound:
+            self.mounted.append(view)
+        if not (bound and self.run("-o", "remount,bind,ro", str(view))):
+            pytest.skip("needs root and bind mounts for a read-only file system")
+        return view
+
+    def undo(self) -> None:
+        for target in reversed(self.mounted):
+            subprocess.run(["umount", str(target)], capture_output=True)
+        self.mounted.clear()
+
+
+@pytest.fixture
+def mounts(tmp_path):
+    m = Mounts(tmp_path)
+    yield m
+    m.undo()

@@ -252,23 +252,12 @@ def test_bad_output_paths_are_one_line_errors(tmp_path, capsys):
     assert a_file.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
-def _mount(*args: str) -> bool:
-    if os.geteuid() != 0:
-        return False
-    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
-
-
 @pytest.fixture
-def read_only_dir(tmp_path):
+def read_only_dir(tmp_path, mounts):
     """A folder on a read-only bind mount (root only), with a second writable view of the same files."""
-    rw, ro = tmp_path / "rw", tmp_path / "ro"
+    rw = tmp_path / "rw"
     rw.mkdir()
-    ro.mkdir()
-    if not (_mount("--bind", str(rw), str(ro)) and _mount("-o", "remount,bind,ro", str(ro))):
-        subprocess.run(["umount", str(ro)], capture_output=True)
-        pytest.skip("needs root and bind mounts for a read-only file system")
-    yield rw, ro
-    subprocess.run(["umount", str(ro)], capture_output=True)
+    return rw, mounts.read_only_view(rw)
 
 
 def test_read_only_output_is_one_line(read_only_dir, capsys):
@@ -288,17 +277,12 @@ def test_finished_output_remounted_read_only_is_one_line_and_untouched(read_only
 
 
 @pytest.fixture
-def small_disk(tmp_path):
+def small_disk(mounts):
     """A 96 KiB tmpfs (root only): room for a few 0.3 s WAV rows, not for twenty."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=96k", "tmpfs", str(disk)):
-        pytest.skip("needs root to mount a small tmpfs")
-    yield disk
-    subprocess.run(["umount", str(disk)], capture_output=True)
+    return mounts.tmpfs("96k")
 
 
-def test_real_disk_full_stops_with_one_line_and_the_rerun_completes(small_disk):
+def test_real_disk_full_stops_with_one_line_and_the_rerun_completes(small_disk, mounts):
     opts = BuildOptions(output=small_disk / "out", samples=20, quiet=True, workers=2)
     src = MemorySource(SPEC)
     with pytest.raises(WriteFailed, match=r"^cannot write .*: disk full; (\d+)/20 rows kept, free space and rerun$"):
@@ -307,7 +291,7 @@ def test_real_disk_full_stops_with_one_line_and_the_rerun_completes(small_disk):
     assert 0 < len(recs) < 20 and len({r.id for r in recs}) == len(recs)
     for r in recs:
         assert probe(r.audio).duration > 0  # every listed row is whole
-    assert _mount("-o", "remount,size=16m", str(small_disk))
+    assert mounts.run("-o", "remount,size=16m", str(small_disk))
     build(opts, src)
     assert_exact(opts, 20)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 from pathlib import Path
 
 import av
@@ -128,21 +127,10 @@ def _temps(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if ".tmp-" in p.name]
 
 
-def _mount(*args: str) -> bool:
-    if os.geteuid() != 0:
-        return False
-    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
-
-
 @pytest.fixture
-def tiny_disk(tmp_path):
+def tiny_disk(mounts):
     """A 64 KiB tmpfs (root only): a few KB of old files fit, no normalised output does."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)):
-        pytest.skip("needs root to mount a small tmpfs")
-    yield disk
-    subprocess.run(["umount", str(disk)], capture_output=True)
+    return mounts.tmpfs("64k")
 
 
 @pytest.mark.parametrize("kind", list(WRITERS))
@@ -160,10 +148,10 @@ def test_a_full_disk_is_a_plain_oserror_naming_the_destination_and_keeps_the_old
 
 
 @pytest.mark.parametrize("kind", ["wav", "original", "mp4+wav"])
-def test_a_read_only_file_system_is_a_plain_oserror(tiny_disk, kind, capfd):
+def test_a_read_only_file_system_is_a_plain_oserror(tiny_disk, mounts, kind, capfd):
     dst = tiny_disk / ("row.mp4" if kind.startswith("mp4") else f"row.{kind}")
     dst.write_bytes(b"old")
-    if not _mount("-o", "remount,ro", str(tiny_disk)):
+    if not mounts.run("-o", "remount,ro", str(tiny_disk)):
         pytest.skip("cannot remount read-only")
     capfd.readouterr()
     with pytest.raises(OSError) as err:
