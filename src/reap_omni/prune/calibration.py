@@ -277,22 +277,31 @@ def provenance(model_path: str, component: str) -> dict[str, Any]:
 
 
 def _load(s: CalibrationSettings, dist: Dist, log: Callable[[str], None]):
+    processor = load_processor(s.model_path)
+    root, _model, device, dtype = load_on_rank(s, dist, log)
+    return processor, root, find_moe_blocks(root), device, dtype
+
+
+def load_processor(model_path: str):
+    """The checkpoint's processor; a one-line error when it cannot be read."""
     from transformers import AutoProcessor
 
     try:
-        processor = AutoProcessor.from_pretrained(s.model_path)
+        return AutoProcessor.from_pretrained(model_path)
     except (OSError, ValueError, TypeError) as exc:
-        raise ReapOmniError(f"cannot load the processor from {s.model_path}: {exc}") from None
+        raise ReapOmniError(f"cannot load the processor from {model_path}: {exc}") from None
+
+
+def load_on_rank(s: CalibrationSettings, dist: Dist, log: Callable[[str], None]):
+    """This rank's placement (its plan printed) and the model loaded by it, as ``calibrate`` and ``eval`` both
+    load: ``(root, model, execution device of the embeddings, dtype)``."""
     plan = placement_for_rank(s, dist)
     for line in plan.lines():
         log(line)
     device_map = None if s.device_map is None else plan.device_map
-    root, _model = load_for_scoring(s.model_path, s.component, dist.rank_device(s.device), s.dtype,
-                                    device_map=device_map, offload_folder=rank_folder(s.offload_folder, dist))
-    blocks = find_moe_blocks(root)
-    dtype = next(root.parameters()).dtype
-    device = execution_device(root, root.get_input_embeddings())
-    return processor, root, blocks, device, dtype
+    root, model = load_for_scoring(s.model_path, s.component, dist.rank_device(s.device), s.dtype,
+                                   device_map=device_map, offload_folder=rank_folder(s.offload_folder, dist))
+    return root, model, execution_device(root, root.get_input_embeddings()), next(root.parameters()).dtype
 
 
 _MODEL_DTYPE_INPUTS = ("input_features", "pixel_values", "pixel_values_videos")

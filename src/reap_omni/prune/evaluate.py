@@ -516,33 +516,22 @@ class _Runner:
 
     # model loading -----------------------------------------------------------------------------------
     def _load(self, path: str):
-        from reap_omni.prune.calibration import CalibrationSettings, placement_for_rank
-        from reap_omni.prune.distributed import rank_folder
-        from reap_omni.prune.model_io import execution_device, load_for_scoring
+        from reap_omni.prune.calibration import CalibrationSettings, load_on_rank
 
-        o, dist = self.opts, self.dist
+        o = self.opts
         settings = CalibrationSettings(model_path=path, device=o.device, device_map=o.device_map,
                                        max_memory=o.max_memory, offload_folder=o.offload_folder, dtype=o.dtype)
-        plan = placement_for_rank(settings, dist)  # this rank's device, device-map slice and memory share
-        for line in plan.lines():
-            self.log(line)
-        root, model = load_for_scoring(path, "thinker", dist.rank_device(o.device), o.dtype,
-                                       device_map=None if o.device_map is None else plan.device_map,
-                                       offload_folder=rank_folder(o.offload_folder, dist))
-        device = execution_device(root, root.get_input_embeddings())
-        dtype = next(root.parameters()).dtype
+        # this rank's device, device-map slice and memory share, as calibration loads
+        root, model, device, dtype = load_on_rank(settings, self.dist, self.log)
         self.meta.setdefault("dtype", str(dtype).removeprefix("torch."))
         self.meta.setdefault("device", str(device))
         return root, model, device, dtype
 
     def _processor(self):
         if self.processor is None:
-            from transformers import AutoProcessor
+            from reap_omni.prune.calibration import load_processor
 
-            try:
-                self.processor = AutoProcessor.from_pretrained(self.opts.model_path)
-            except (OSError, ValueError, TypeError) as exc:
-                raise ReapOmniError(f"cannot load the processor from {self.opts.model_path}: {exc}") from None
+            self.processor = load_processor(self.opts.model_path)
         return self.processor
 
     def _collective(self, step: Callable[[], Any], what: str) -> Any:
