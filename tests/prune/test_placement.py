@@ -229,3 +229,18 @@ def test_observer_accumulates_where_each_block_computes(tiny_ckpt, tmp_path):
     assert st.tokens.tolist() == [12] * 4 and int(st.counts.sum()) == 4 * 12 * blocks[0].top_k
     experts = [b.module.experts for b in blocks]
     assert all(e._old_forward == type(e).forward.__get__(e) for e in experts), "close() restores accelerate's inner"
+
+
+def test_a_root_disk_entry_is_spelled_per_module_and_keeps_the_other_entries(tiny_ckpt, tmp_path):
+    """``{"": "disk", <visual>: "cpu"}``: no root entry (transformers 4.57 cannot open a shard on "disk"), no
+    entry inside another (4.57 ignores nested overrides), every parameter placed, the visual still on cpu."""
+    from reap_omni.prune.model_io import read_config
+    from reap_omni.prune.placement import plan_placement
+
+    visual = _layout(tiny_ckpt)["visual"]
+    plan = plan_placement(tiny_ckpt, read_config(tiny_ckpt), "thinker", "float32",
+                          device_map={"": "disk", visual: "cpu"}, offload_folder=str(tmp_path / "off"))
+    keys = list(plan.device_map)
+    assert "" not in keys and plan.device_map[visual] == "cpu"
+    assert not [(a, b) for a in keys for b in keys if b.startswith(a + ".")]
+    assert set(plan.per_device) == {"cpu", "disk"} and plan.per_device["disk"][0] > plan.per_device["cpu"][0]

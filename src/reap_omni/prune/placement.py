@@ -321,14 +321,15 @@ def _quiet_accelerate(quiet: bool):
 
 
 def _no_root_offload(model, resolved: dict[str, int | str]) -> dict[str, int | str]:
-    """``{"": "disk"}`` (nothing fits anywhere) spelled per top-level module: transformers 4.57 opens every
-    shard on the root entry's device, and "disk" is none; 5.x loads either spelling the same way."""
+    """``{"": "disk", ...}`` (the rest on disk) spelled without the root entry: transformers 4.57 opens every
+    shard on the root entry's device, and "disk" is none; 5.x loads either spelling the same way. The other
+    entries keep their devices (``_split_down_to``: no entry is left inside another one)."""
     if resolved.get("") != "disk":
         return resolved
-    rest = {k: v for k, v in resolved.items() if k}
-    tops = [name for name, child in model.named_children() if any(True for _ in child.parameters())]
-    return {**{name: "disk" for name in tops if not any(k == name or k.startswith(name + ".") for k in rest)},
-            **rest}
+    out = dict(resolved)
+    for key in [k for k in resolved if k]:
+        out = _split_down_to(model, out, key)
+    return _split(model, out, "") if "" in out else out
 
 
 def _offload_unsafe(model) -> list[str]:
@@ -369,17 +370,23 @@ def _pin_offload_unsafe(model, resolved: dict[str, int | str], execution: str) -
 
 
 def _split_down_to(model, resolved: dict[str, int | str], name: str) -> dict[str, int | str]:
-    """The same placement with ``name`` as a key of its own: the entry covering it is replaced by one entry
-    per child, level by level (transformers 4.57 does not let a nested key override its parent's device)."""
+    """The same placement with ``name`` as an entry of its own that no other entry covers: each covering entry
+    is replaced by one entry per child, level by level (transformers 4.57 does not let a nested entry override
+    its parent's device)."""
     out = dict(resolved)
-    while True:
-        key = _covering_key(_most_specific_first(out), name)
-        if key is None or key == name:
-            return out
-        dev = out.pop(key)
-        parent = model.get_submodule(key) if key else model
-        for child, _m in parent.named_children():
-            out.setdefault(f"{key}.{child}" if key else child, dev)
+    while (key := _covering_key(_most_specific_first({k: v for k, v in out.items() if k != name}), name)) is not None:
+        out = _split(model, out, key)
+    return out
+
+
+def _split(model, resolved: dict[str, int | str], key: str) -> dict[str, int | str]:
+    """``key``'s entry replaced by one per child module, on the same device (children with entries keep them)."""
+    out = dict(resolved)
+    dev = out.pop(key)
+    parent = model.get_submodule(key) if key else model
+    for child, _m in parent.named_children():
+        out.setdefault(f"{key}.{child}" if key else child, dev)
+    return out
 
 
 def _names_module(model, key: str) -> bool:
