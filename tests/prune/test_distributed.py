@@ -62,7 +62,9 @@ def test_two_gloo_ranks_equal_one_process(tiny_ckpt, manifests3, tmp_path):
     for s in ("S1", "S2", "S3"):
         assert torch.equal(a.strata[s].counts, b.strata[s].counts)
         assert torch.equal(a.strata[s].tokens, b.strata[s].tokens)
-        torch.testing.assert_close(b.strata[s].sums, a.strata[s].sums, rtol=1e-9, atol=0)
+        # float32 forwards in processes with other thread counts (torchrun gives each rank OMP_NUM_THREADS=1),
+        # so the per-token values may differ at float32 resolution: not a float64 reduction-order tolerance
+        torch.testing.assert_close(b.strata[s].sums, a.strata[s].sums, rtol=1e-5, atol=1e-6)
     assert json.loads(one.read_text())["kept"] == json.loads(two.read_text())["kept"]
     assert a.meta["world_size"] == 1 and b.meta["world_size"] == 2
     # only rank 0 printed the summary and logged

@@ -87,8 +87,10 @@ def test_two_gloo_ranks_equal_one_process(tiny_ckpt, dp_data, tmp_path):
             assert want["rows"] == 3 and want["tokens"] > 0, (stratum, m)
             for key in EXACT:  # counts, and WER/CER from summed jiwer counts: exactly equal
                 assert got.get(key) == want.get(key), (stratum, m, key)
-            for key in ("nll", "kl", "ppl"):  # float64 sums, added in another order
-                assert got[key] == pytest.approx(want[key], rel=1e-9, abs=1e-12), (stratum, m, key)
+            # float64 sums of float32 forwards run with other thread counts (torchrun's OMP_NUM_THREADS=1): equal
+            # at float32 resolution compounded over the layers, not bit for bit
+            for key in ("nll", "kl", "ppl"):
+                assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6), (stratum, m, key)
     s1 = a["strata"]["S1"]["original"]
     assert s1["wer_rows"] == 2 and s1["cer_rows"] == 1
     assert a["meta"]["world_size"] == 1 and b["meta"]["world_size"] == 2 and len(b["meta"]["devices"]) == 2
@@ -98,7 +100,8 @@ def test_two_gloo_ranks_equal_one_process(tiny_ckpt, dp_data, tmp_path):
     for x, y in zip(ra, rb, strict=True):
         assert x.get("transcript") == y.get("transcript")
         if "nll" in x:
-            assert y["nll"] == pytest.approx(x["nll"], rel=1e-9) and y["kl"] == pytest.approx(x["kl"], rel=1e-9)
+            assert y["nll"] == pytest.approx(x["nll"], rel=1e-5, abs=1e-6)
+            assert y["kl"] == pytest.approx(x["kl"], rel=1e-5, abs=1e-6)
     # only rank 0 wrote, logged and printed
     assert sum(line.startswith("{") for line in p2.stdout.splitlines()) == 1
     assert p2.stderr.count("eval.md and plots") == 1

@@ -199,10 +199,14 @@ def test_placements_give_the_plain_loads_scores(tiny_ckpt, manifests, plain_scor
         assert "disk" in err and "(offloaded: computed on cpu)" in err
     want, want_kept = plain_scores
     assert kept == want_kept
+    # The sums are float64 totals of float32 per-token saliencies. Offloading runs the same layers through
+    # accelerate's hooks (weights moved/cast per call), and a transformers or accelerate release may change the
+    # order of float32 operations on either path (5.25 + 1.16 moved them by 9e-8 relative): compare at float32's
+    # resolution compounded over the layers, not bit for bit. Counts and kept sets are integers: equal.
     for s in ("S1", "S2", "S3"):
         assert torch.equal(got.strata[s].counts, want.strata[s].counts)
         assert torch.equal(got.strata[s].tokens, want.strata[s].tokens)
-        torch.testing.assert_close(got.strata[s].sums, want.strata[s].sums, rtol=1e-12, atol=0)
+        torch.testing.assert_close(got.strata[s].sums, want.strata[s].sums, rtol=1e-5, atol=1e-6)
 
 
 def test_observer_accumulates_where_each_block_computes(tiny_ckpt, tmp_path):
