@@ -46,3 +46,30 @@ def test_no_import_cycles():
         if mod not in state:
             visit(mod, [mod])
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+#: The data pipeline's floors, lowest first: a module may import its own floor and the floors below it.
+FLOORS = ("catalog", "sources", "media", "manifest", "calibration_set", "convert")
+
+
+def test_data_pipeline_arrows_point_down():
+    graph = _graph()
+    floor = {name: i for i, name in enumerate(FLOORS)}
+
+    def floor_of(module: str) -> int | None:
+        parts = module.split(".")
+        return floor.get(parts[1]) if len(parts) > 1 else None
+
+    upward = sorted(
+        f"{mod} -> {dep}" for mod, deps in graph.items() for dep in deps
+        if floor_of(mod) is not None and floor_of(dep) is not None and floor_of(dep) > floor_of(mod)
+    )
+    assert not upward, "imports from a lower floor up to a higher one: " + "; ".join(upward)
+
+
+def test_the_old_media_path_module_still_imports():
+    """``reap_omni.convert.paths`` moved to ``reap_omni.manifest.paths``; the old path works for one release."""
+    from reap_omni.convert import paths as old
+    from reap_omni.manifest import paths as new
+
+    assert old.absolute_media_path is new.absolute_media_path and old.MediaResolver is new.MediaResolver

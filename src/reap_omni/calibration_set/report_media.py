@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from reap_omni.convert.paths import absolute_media_path
 from reap_omni.fileio import atomic_write_bytes
+from reap_omni.manifest.paths import absolute_media_path
 from reap_omni.manifest.record import Record
 
 #: bump when the cached facts change meaning; an older cache file is then ignored

@@ -13,10 +13,10 @@ import os
 import threading
 from pathlib import Path
 
-from reap_omni.convert.paths import is_url
 from reap_omni.convert.sample import RowProblem
 from reap_omni.errors import InputError
 from reap_omni.manifest.lock import file_sha256
+from reap_omni.manifest.paths import is_url
 
 #: Qwen3-Omni's processors take 16 kHz mono, as the calibration builder writes.
 TRACK_RATE = 16000

@@ -18,10 +18,10 @@ from typing import Any
 import msgspec
 
 from reap_omni.convert.output import ConvertReport, prepare_output
-from reap_omni.convert.paths import manifest_line
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.manifest.ids import IdIndex
 from reap_omni.manifest.jsonl import JsonlWriter, read_jsonl_entries
+from reap_omni.manifest.paths import manifest_line
 from reap_omni.manifest.record import Record, RowErrors, decode_record
 
 DUPLICATE_POLICIES = ("error", "skip", "rename")

@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 
 from reap_omni.convert.output import ConvertReport
-from reap_omni.convert.paths import manifest_line
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.fileio import check_not_input, remove_stale_temps
 from reap_omni.manifest.jsonl import JsonlWriter, read_jsonl_entries
+from reap_omni.manifest.paths import manifest_line
 from reap_omni.manifest.record import MODALITIES, RowErrors, decode_record
 
 

@@ -20,7 +20,6 @@ import msgspec
 
 from reap_omni.convert.json_stream import LAYOUTS, detect_layout, get_path, iter_elements
 from reap_omni.convert.output import ConvertReport, prepare_output
-from reap_omni.convert.paths import MediaResolver
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.manifest.ids import IdIndex
 from reap_omni.manifest.jsonl import (
@@ -31,6 +30,7 @@ from reap_omni.manifest.jsonl import (
     max_line_bytes,
     read_jsonl_entries,
 )
+from reap_omni.manifest.paths import MediaResolver
 from reap_omni.manifest.record import MODALITIES, Record, RowErrors, record_problems
 
 VIDEO_MODALITIES = ("auto", "video", "mixed")

@@ -15,10 +15,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reap_omni.convert.paths import absolute_media_path, is_url
 from reap_omni.errors import InputError, format_location
 from reap_omni.manifest.ids import IdIndex
 from reap_omni.manifest.jsonl import read_jsonl_entries
+from reap_omni.manifest.paths import absolute_media_path, is_url
 from reap_omni.manifest.record import Record, decode_record
 from reap_omni.parallel import ordered_map
 
