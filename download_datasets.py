@@ -13,5 +13,5 @@ if __name__ == "__main__":
 
     argv = sys.argv[1:]
     if "--list" in argv:  # the seed's --list is the catalog's `list` command
-        main(["list", *(a for a in argv if a != "--list")], prog="download_datasets.py --list", only=["list"])
-    main(["download", *argv], prog="download_datasets.py", only=["download"])
+        main([a for a in argv if a != "--list"], prog="download_datasets.py --list", command="list")
+    main(argv, prog="download_datasets.py", command="download")

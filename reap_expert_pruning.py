@@ -12,4 +12,4 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src
 from reap_omni.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    main(["prune", *sys.argv[1:]], prog="reap_expert_pruning.py", only=["prune"])
+    main(sys.argv[1:], prog="reap_expert_pruning.py", command="prune")

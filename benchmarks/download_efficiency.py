@@ -4,7 +4,7 @@ Parts (each prints its figures, the baseline and whether the targets hold):
 
 1. parquet: the real engine (``BuildOptions`` + ``BuildRunner``, what ``reap-omni download`` runs) builds
    100 rows of ``librispeech`` from a fixture ``openslr/librispeech_asr``, served where the catalog's first
-   source reads (its revision and ``<config>/<split>/``, today ``refs/convert/parquet`` ``clean/train.100/``):
+   source reads (its revision and ``<config>/<split>/``, today commit ``71cacbfb`` ``clean/train.100/``):
    10 shards x 1,000 rows, row groups
    of 100 rows (as the Hub's conversion writes audio), columns file/audio/text/speaker_id/chapter_id/id,
    16 kHz FLAC whose durations vary by speaker (about 2-15 s), 30-70 utterances per speaker, rows in
@@ -147,8 +147,8 @@ def bench_parquet(server: HubServer, cache: Path, spread: int | None, seed: int,
     dataset = get_dataset("librispeech")
     spec = dataset.sources[0]
     assert spec.kind == "hf_parquet" and spec.repo == REPO
-    # served where the catalog's first source reads (config/split folder at its revision: the parquet branch's
-    # clean/train.100/); the cached shards are the same bytes whatever the folder is called
+    # served where the catalog's first source reads (config/split folder at its revision: main's clean/train.100/
+    # at the pinned commit); the cached shards are the same bytes whatever the folder is called
     revision, folder = spec.revision or "main", f"{spec.config}/{spec.split}"
     files = {p.replace("clean/test/", f"{folder}/"): f for p, f in cached.items() if p.endswith(".parquet")}
     server.add_repo(REPO, {"README.md": card([(spec.config, spec.split, f"{folder}/*.parquet")]),

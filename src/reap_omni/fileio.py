@@ -10,13 +10,17 @@ import contextlib
 import errno
 import os
 import re
-from collections.abc import Iterable, Iterator
+import shutil
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 from reap_omni.errors import ReapOmniError
+from reap_omni.interrupts import raise_if_interrupted
 
 _TMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]+$")
+#: A replaced folder's previous version, renamed aside for the instant of the swap (``commit_folder``).
+_OLD_RE = re.compile(r"^\.(?P<name>.+)\.old-(?P<pid>\d+)$")
 
 
 def temp_path_for(path: Path) -> Path:
@@ -36,21 +40,93 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(folder: str | os.PathLike[str]) -> int:
-    """Delete temp files left by killed runs (their pid is gone). Returns how many were removed."""
-    removed = 0
+def remove_stale_temps(folder: str | os.PathLike[str], log: Callable[[str], None] | None = None,
+                       outputs: Iterable[str] = ()) -> int:
+    """Clean up after writers that were killed (their pid is gone); returns how many entries were handled.
+
+    A temp file or folder (``.<name>.tmp-<pid>-<hex>``) is deleted. For the folders named in ``outputs``, a
+    previous version renamed aside by ``commit_folder`` (``.<name>.old-<pid>``) is put back when ``<name>``
+    is missing (the writer died between its two renames: the old set comes back whole) and deleted otherwise
+    (the new set is in place). ``log`` gets one line per entry.
+    """
+    handled = 0
     folder = Path(folder)
+    outputs = set(outputs)
     try:
         entries = list(folder.iterdir())
     except OSError:  # absent, or removed meanwhile by another process finishing the same clean-up
         return 0
     for entry in entries:
         m = _TMP_RE.match(entry.name)
-        if m and not _pid_alive(int(m.group("pid"))):
+        if m is None and (old := _OLD_RE.match(entry.name)) and old.group("name") in outputs:
+            m = old
+        if m is None or _pid_alive(int(m.group("pid"))):
+            continue
+        try:
+            if m.re is _OLD_RE and not os.path.lexists(folder / m.group("name")):
+                os.rename(entry, folder / m.group("name"))
+                note = f"restored {folder / m.group('name')} from {entry.name}, left aside by a killed run"
+            else:
+                _remove_tree(entry)
+                note = f"removed {entry}, left by a killed run (pid {m.group('pid')})"
+        except OSError:  # another process got there first, or no permission: not ours to force
+            continue
+        handled += 1
+        if log is not None:
+            log(note)
+    return handled
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a file, a link (never what it points to) or a whole folder."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def commit_folder(tmp: Path, out: Path) -> None:
+    """Swap the finished folder ``tmp`` in at ``out``, replacing what is there as a whole.
+
+    Two renames on one file system: ``out`` aside to ``.<out>.old-<pid>``, then ``tmp`` to ``out``; then the
+    old version is deleted. A reader sees the old set or the new one, never a mix; a kill between the two
+    renames leaves the old set aside, and the next run's ``remove_stale_temps`` puts it back. The caller
+    checks beforehand that ``out`` may be replaced (``reap_omni.output_guard``).
+    """
+    raise_if_interrupted()  # a stop signal whose first raise was swallowed must not commit the output
+    old = out.with_name(f".{out.name}.old-{os.getpid()}") if os.path.lexists(out) else None
+    try:
+        if old is not None:
+            os.rename(out, old)
+        os.rename(tmp, out)
+    except BaseException:  # a failure or a stop signal between the renames: the old set goes back at once
+        if old is not None and os.path.lexists(old) and not os.path.lexists(out):
             with contextlib.suppress(OSError):
-                entry.unlink()
-                removed += 1
-    return removed
+                os.rename(old, out)
+        raise
+    if old is not None:
+        with contextlib.suppress(OSError):
+            _remove_tree(old)
+
+
+@contextlib.contextmanager
+def staged_folder(out: Path, before_commit: Callable[[], None] | None = None) -> Iterator[Path]:
+    """A temp folder beside ``out`` to build a set of files in: committed as a whole (``commit_folder``)
+    when the block succeeds, deleted when it fails or is interrupted. ``before_commit`` may refuse."""
+    tmp = temp_path_for(out)
+    try:
+        tmp.mkdir()
+    except OSError as exc:
+        raise storage_error(exc, out) or WriteFailed(out, exc.strerror or str(exc)) from None
+    try:
+        yield tmp
+        if before_commit is not None:
+            before_commit()
+        with storage_errors(out):
+            commit_folder(tmp, out)
+    finally:
+        if os.path.lexists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 #: errno -> what it means for an output. These stop a run (skipping the row would fail the same way for every
@@ -178,6 +254,7 @@ def atomic_output(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO
             yield f
             f.flush()
             os.fsync(f.fileno())
+        raise_if_interrupted()  # a stop signal whose first raise was swallowed must not commit the output
         os.replace(tmp, dest)
     except BaseException as exc:
         with contextlib.suppress(OSError):

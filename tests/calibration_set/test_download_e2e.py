@@ -180,7 +180,8 @@ def test_lock_never_contains_the_token(hub_server, tmp_path):
 
 @pytest.mark.parametrize("flag", ["--keep-audio", "--strip-audio"])
 def test_video_audio_track_options(hub_server, tmp_path, flag):
-    fixture(hub_server, get_dataset("msrvtt").sources[0], shards=2, rows_per_shard=3, row_group_size=2)
+    mteb = next(s for s in get_dataset("msrvtt").sources if s.kind == "hf_parquet")  # video + audio in-row
+    fixture(hub_server, mteb, shards=2, rows_per_shard=3, row_group_size=2)
     out = tmp_path / "v"
     assert run(["download", "-d", "msrvtt", "-o", str(out), "-n", "2", "--quiet", "--max-video-seconds", "0.5",
                 flag]) == 0

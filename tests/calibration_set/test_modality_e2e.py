@@ -31,9 +31,9 @@ from reap_omni.media.probe import probe
 #: dataset -> source kind that delivers its rows in the (primary, fallback) pass; None: no row in that pass
 ROUTES = {
     "video": {
-        "kinetics400": ("http_tar", "hf_parquet"),  # CVDF train path list -> part + train.csv, then mteb test
+        "kinetics400": ("http_tar", "hf_parquet"),  # CVDF train path list -> part + train.csv, then mteb train
         "kinetics700": ("http_tar", "hf_parquet"),  # CVDF train path list -> tar.gz part, then mteb test
-        "msrvtt": ("hf_parquet", "hf_tar"),  # mteb parquet, then the MSR-VTT.tar prefix + train annotations
+        "msrvtt": ("hf_tar", "hf_parquet"),  # the MSR-VTT.tar prefix + train annotations, then mteb test
         "vatex": ("hf_parquet", "zip_range"),  # zip in wufeim/aug_text, annotations in lmms-eval/VATEX
         "youcook2": ("hf_parquet", "zip_range"),
         "longvideobench": ("hf_tar", "hf_tar"),  # byte-split tar prefix; its only route
@@ -45,8 +45,8 @@ ROUTES = {
         "lrs3": ("local", "local"),
         "how2": ("local", "local"),
         "audioset": (None, "local"),  # no Hub copy carries video: YouTube (opt-in) or a local copy
-        "vggsound": ("hf_parquet", "hf_tar"),
-        "meld": ("hf_parquet", "hf_tar"),  # mteb, then MELD.Raw.tar.gz -> train tar.gz (nested)
+        "vggsound": ("hf_tar", "hf_parquet"),  # the train clips of a tar prefix, then mteb test
+        "meld": ("hf_tar", "hf_files"),  # MELD.Raw.tar.gz -> train tar.gz (nested), then loose train mp4s
         "howto100m": ("local", "local"),
     },
 }

@@ -73,3 +73,91 @@ def test_quickstart_without_every_stratum_says_what_is_missing_instead_of_next(t
     assert "Next:" not in out and "reap_expert_pruning.py" not in out
     assert "not ready to prune: video 0/4 rows; fix the failures above" in err
     assert f"reap-omni quickstart --output {tmp_path / 'q'} --samples 4" in err
+
+
+def _rows(out):
+    recs = []
+    for stratum in ("audio", "video", "mixed"):
+        path = out / "calibration" / f"{stratum}.jsonl"
+        if path.exists():
+            recs += [r for _, r in iter_records(path)]
+    return recs
+
+
+def test_quickstart_demo_reads_no_evaluation_split_and_its_ids_do_not_depend_on_the_port(tmp_path, capsys):
+    """The default mix reads training splits only (0 flagged rows, no contamination line); the demo server's random
+    port never reaches the row ids (archive URLs carry it), so two demos give the same ids."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert run(["quickstart", "--demo", "--output", str(first), "--samples", "6"]) == 0
+    printed = capsys.readouterr().out
+    assert "evaluation split" not in printed
+    recs = _rows(first)
+    assert len(recs) == 18 and all(r.source["eval_split"] is False for r in recs)
+    assert {r.source["dataset"] for r in recs if r.modality == "mixed"} <= {"vggsound", "meld", "avspeech"}
+    assert all(r.source.get("split") for r in recs)  # the split used, for `report`
+    talking = [r for r in recs if r.source["dataset"] == "avspeech"]  # video-only stream + separate audio, combined
+    assert talking and all(r.has_audio and r.audio for r in talking)
+    assert run(["quickstart", "--demo", "--output", str(second), "--samples", "6", "--quiet"]) == 0
+    assert sorted(r.id for r in _rows(second)) == sorted(r.id for r in recs)
+
+
+def test_allow_eval_splits_brings_the_flagged_sources_back(tmp_path, monkeypatch, capsys):
+    """A dataset whose training source fails: by default it is left out (its share goes to its stratum peers);
+    with --allow-eval-splits its benchmark copy is used, flagged, and the summary names the benchmark."""
+    from build_helpers import MemorySource, dataset
+
+    from reap_omni.calibration_set import runner as runner_mod
+    from reap_omni.calibration_set.options import BuildOptions
+    from reap_omni.catalog.spec import SourceSpec
+    from reap_omni.cli.download_cmds import _quickstart
+    from reap_omni.sources.base import SourceUnavailable
+
+    train = SourceSpec(kind="hf_parquet", repo="org/b-train", split="train")
+    bench = SourceSpec(kind="hf_parquet", repo="org/b-test", split="test", eval_split=True)
+    plain = SourceSpec(kind="hf_parquet", repo="org/a", split="train")
+    sources = {
+        "org/a": MemorySource(plain),
+        "org/b-train": MemorySource(train, unavailable=SourceUnavailable("org/b-train moved", "not_found")),
+        "org/b-test": MemorySource(bench),
+    }
+    monkeypatch.setattr(runner_mod, "default_opener", lambda options: lambda spec, name: sources[spec.repo])
+    datasets = [dataset("a", sources=(plain,)), dataset("b", sources=(train, bench))]
+    strict = BuildOptions(output=tmp_path / "strict", samples=6, quiet=True, allow_eval_splits=False)
+    assert _quickstart(strict, datasets, 6) == 0
+    recs = _rows(strict.output)
+    assert {r.source["dataset"] for r in recs} == {"a"} and len(recs) == 6
+    out, err = capsys.readouterr()
+    assert "evaluation split" not in out and "b: 0/3 rows: org/b-train moved" in err
+    allowed = BuildOptions(output=tmp_path / "allowed", samples=6, quiet=True)
+    assert _quickstart(allowed, datasets, 6) == 0
+    flagged = [r for r in _rows(allowed.output) if r.source["dataset"] == "b"]
+    assert len(flagged) == 3 and all(r.source["eval_split"] is True and r.source["split"] == "test" for r in flagged)
+    assert "rows of B test come from evaluation splits" in capsys.readouterr().out
+
+
+def test_an_eval_only_dataset_left_out_says_how_to_use_it(tmp_path, monkeypatch, capsys):
+    from build_helpers import MemorySource, dataset
+
+    from reap_omni.calibration_set import runner as runner_mod
+    from reap_omni.calibration_set.options import BuildOptions
+    from reap_omni.catalog.spec import SourceSpec
+    from reap_omni.cli.download_cmds import _quickstart
+
+    plain = SourceSpec(kind="hf_parquet", repo="org/a", split="train")
+    bench = SourceSpec(kind="hf_parquet", repo="org/b-test", split="test", eval_split=True)
+    sources = {"org/a": MemorySource(plain), "org/b-test": MemorySource(bench)}
+    monkeypatch.setattr(runner_mod, "default_opener", lambda options: lambda spec, name: sources[spec.repo])
+    datasets = [dataset("a", sources=(plain,)), dataset("b", sources=(bench,))]
+    opts = BuildOptions(output=tmp_path / "q", samples=4, quiet=True, allow_eval_splits=False)
+    assert _quickstart(opts, datasets, 4) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("reap-omni: b:")]
+    assert lines == ["reap-omni: b: 0/2 rows: only evaluation-split sources (test), which quickstart leaves out; "
+                     "pass --allow-eval-splits to use them (their rows are flagged)"]
+
+
+def test_quickstart_has_the_allow_eval_splits_flag(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        run(["quickstart", "--help"])
+    assert "--allow-eval-splits" in capsys.readouterr().out

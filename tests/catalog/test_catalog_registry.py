@@ -27,7 +27,8 @@ SEED_NAMES = {
     "S3": ["voxceleb", "lrs2", "lrs3", "how2", "audioset", "vggsound", "meld", "howto100m"],
 }
 EXTENDED_REQUIRED = ["fleurs", "mls", "peoples_speech", "spgispeech", "tedlium", "audiocaps", "clotho", "esc50",
-                     "musiccaps", "aishell3", "kespeech", "valor32k", "avqa", "nextqa", "videomme", "ssv2"]
+                     "musiccaps", "aishell3", "kespeech", "valor32k", "avqa", "nextqa", "videomme", "ssv2",
+                     "avspeech", "ave", "finevideo"]
 
 
 @pytest.mark.parametrize("spec", ALL, ids=lambda s: s.name)
@@ -164,7 +165,8 @@ def test_json_view_round_trips():
 
     data = json.loads(registry.as_json(select(["meld"])))
     assert data[0]["name"] == "meld" and data[0]["availability"] == "open"
-    assert data[0]["sources"][0]["revision"] == "6c0bf58845b1acccefc450b131c304378c1e38d5"
+    assert data[0]["sources"][-1]["revision"] == "6c0bf58845b1acccefc450b131c304378c1e38d5"
+    assert data[0]["split"] == "train" and data[0]["eval_split"] is False
 
 
 def test_check_coherent_reports_bad_entries():

@@ -37,8 +37,11 @@ def test_list_scopes(capsys):
 def test_list_table(capsys):
     assert run(["list", "--modality", "video"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("S2 video-only:\n")
+    header, stratum = out.splitlines()[:2]
+    assert header.split() == ["name", "dataset", "scale", "task", "access", "split", "used", "sources", "in", "order"]
+    assert stratum == "S2 video-only:"
     assert "msrvtt *" in out and "zip range read" in out
+    assert "  test (eval split)  " in out and "youcook2" in out  # the split used, and whether a benchmark reads it
 
 
 def test_catalog_docs_check_and_write(tmp_path, capsys):

@@ -17,12 +17,12 @@ from typing import Any
 
 import msgspec
 
-from reap_omni.calibration_set.plan import balanced_plan
+from reap_omni.calibration_set.plan import quickstart_plan
 from reap_omni.catalog.spec import DatasetSpec, SourceSpec
 from reap_omni.errors import ReapOmniError
 
 #: source kinds the fixture builders can imitate (``fixtures.repos.add_spec_fixture``)
-DEMO_KINDS = ("hf_parquet", "hf_tar", "http_tar", "zip_range", "hf_files")
+DEMO_KINDS = ("hf_parquet", "hf_tar", "http_tar", "zip_range", "hf_files", "hf_json")
 
 
 def _fixture_size(kind: str, rows: int) -> dict[str, int]:
@@ -74,11 +74,15 @@ def serve_fixtures(server, datasets: Sequence[DatasetSpec], rows: dict[str, int]
 
 
 @contextlib.contextmanager
-def demo_hub(datasets: Sequence[DatasetSpec], samples: int) -> Iterator[list[DatasetSpec]]:
-    """Serve fixtures for ``datasets`` on a loopback Hub; yield the datasets as the demo must read them."""
+def demo_hub(datasets: Sequence[DatasetSpec], samples: int,
+             text_samples: int | None = None) -> Iterator[list[DatasetSpec]]:
+    """Serve fixtures for ``datasets`` on a loopback Hub; yield the datasets as the demo must read them
+    (``samples`` rows per media stratum, ``text_samples`` of text (default ``samples``), as ``quickstart_plan``
+    shares them)."""
     from reap_omni.fixtures.hub_server import HubServer
 
-    shares = {item.name: item.target for item in balanced_plan(datasets, samples)}
+    text = samples if text_samples is None else text_samples
+    shares = {item.name: item.target for item in quickstart_plan(datasets, samples, text)}
     server = HubServer().start()
     saved = os.environ.get("HF_ENDPOINT")
     try:

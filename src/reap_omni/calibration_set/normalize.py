@@ -3,8 +3,9 @@
 The stratum decides what a row must carry (REAP_OMNI.md section 5.3): S1 ``audio`` rows get a mono WAV/FLAC
 at ``--sample-rate``; S2 ``video`` rows a bounded MP4 (audio stripped unless ``--keep-audio``); S3 ``mixed``
 rows an MP4 that keeps its audio track plus the window's 16 kHz track in ``audio``, and a source without an
-audio stream is rejected (reason ``no_audio``). File names derive from the row id, so a rerun writes the
-same paths and recognises finished rows.
+audio stream is rejected (reason ``no_audio``); a video-only stream with the audio in a separate cell (AVSpeech)
+is combined first (``av_mux``). S0 ``text`` rows write no file: the answer is the row's text and the instruction
+``meta.question``. File names derive from the row id, so a rerun writes the same paths and recognises finished rows.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reap_omni.calibration_set.av_mux import has_audio_stream, mux_audio
 from reap_omni.calibration_set.options import BuildOptions
 from reap_omni.catalog.spec import DatasetSpec
 from reap_omni.errors import ReapOmniError
@@ -75,6 +77,8 @@ def normalize_candidate(
     Raises ``Rejected`` (with a stats reason) when the media cannot make a valid row for the stratum or fails
     the duration filters; files already written for the row are removed then.
     """
+    if dataset.modality == "text":
+        return _text_record(cand, text, dataset, origin)
     folder = options.media_dir(dataset.name)
     base = folder / origin.row_id
     written: list[Path] = []  # files this call creates, removed again if the row fails
@@ -122,15 +126,18 @@ def _write(
         rec.meta = {"sample_rate": res.sample_rate, "format": res.format}
         return rec
     blob = _blob(cand, "video")
+    mixed = dataset.modality == "mixed"
+    data = blob.read()
+    if mixed and "audio" in cand.media and not has_audio_stream(data, blob.name):
+        data = mux_audio(data, cand.media["audio"].read(), blob.name)  # AVSpeech: video and audio kept apart
     segment = (start or 0.0, end) if end is not None else None
     dst = base.with_suffix(".mp4")
-    mixed = dataset.modality == "mixed"
     audio_dst = base.with_suffix(".wav") if mixed else None
     _created(written, dst)
     if audio_dst is not None:
         _created(written, audio_dst)
     res = normalize_video(
-        blob.read(), dst, name=blob.name, max_seconds=m.max_video_seconds, segment=segment, max_side=m.max_side,
+        data, dst, name=blob.name, max_seconds=m.max_video_seconds, segment=segment, max_side=m.max_side,
         fps=m.fps, keep_audio=mixed or not m.strip_audio, require_audio=mixed, audio_out=audio_dst,
         audio_rate=m.sample_rate, max_duration=options.max_duration,  # None: long videos are windowed, not refused
     )  # fmt: skip
@@ -145,6 +152,22 @@ def _write(
     rec.meta = {"video_codec": res.video_codec, "audio_stripped": res.audio_stripped}
     if res.source_duration is not None:
         rec.meta["source_duration"] = round(res.source_duration, 6)
+    return rec
+
+
+def _text_record(cand: Candidate, answer: str, dataset: DatasetSpec, origin: RowOrigin) -> Record:
+    """An S0 row: no media; the answer in ``text``, the instruction in ``meta.question`` (``catalog.text.text_row``)."""
+    from reap_omni.catalog.text import text_row
+
+    question, _ = text_row(cand.fields)
+    if not answer:
+        raise Rejected(f"candidate {cand.key} has no answer", "empty_text")
+    rec = Record(id=origin.row_id, modality="text", text=answer, task=dataset.task)
+    lang = cand.fields.get("lang") or cand.fields.get("language")
+    if lang:
+        rec.lang = str(lang)
+    if question:
+        rec.meta = {"question": question}
     return rec
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from reap_omni.errors import ReapOmniError
 
 AUDIO_FORMATS = ("wav", "flac", "original")
-#: Strata and the manifest file each one is written to (``<output>/calibration/<stratum>.jsonl``).
-STRATA = ("audio", "video", "mixed")
+#: Strata and the manifest file each one is written to (``<output>/calibration/<stratum>.jsonl``); ``text`` is S0.
+STRATA = ("audio", "video", "mixed", "text")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class BuildOptions:
     token: str | None = field(default=None, repr=False)  # never printed nor written to the lock
     local_path: Path | None = None
     opt_in: bool = False  # also try sources the catalog keeps opt-in (YouTube, mirrors with licence risk)
+    #: try sources that offer only a benchmark's evaluation split (``eval_split``); ``quickstart`` turns it off
+    #: unless ``--allow-eval-splits``; ``download`` of a named dataset keeps it on (its rows are flagged)
+    allow_eval_splits: bool = True
     media: MediaOptions = field(default_factory=MediaOptions)
 
     def __post_init__(self) -> None:

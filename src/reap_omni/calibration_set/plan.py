@@ -28,7 +28,7 @@ class PlanItem:
 
     @property
     def stratum(self) -> str:
-        """Manifest file the rows go to: ``audio`` (S1), ``video`` (S2) or ``mixed`` (S3)."""
+        """Manifest file the rows go to: ``audio`` (S1), ``video`` (S2), ``mixed`` (S3) or ``text`` (S0)."""
         return self.dataset.modality
 
 
@@ -52,6 +52,15 @@ def balanced_plan(datasets: Iterable[DatasetSpec], samples_per_stratum: int) -> 
             if share > 0:
                 plan.append(PlanItem(d, share, group=stratum))
     return plan
+
+
+def quickstart_plan(datasets: Iterable[DatasetSpec], samples: int, text_samples: int = 0) -> list[PlanItem]:
+    """``quickstart``'s plan: ``samples`` rows per media stratum and ``text_samples`` rows of text (S0), each
+    balanced over its datasets; the text datasets are left out when ``text_samples`` is 0 (the default mix)."""
+    chosen = _unique(datasets)
+    media = balanced_plan([d for d in chosen if d.modality != "text"], samples)
+    text = balanced_plan([d for d in chosen if d.modality == "text"], text_samples) if text_samples > 0 else []
+    return media + text
 
 
 def split_evenly(total: int, parts: int) -> list[int]:

@@ -141,6 +141,8 @@ def _media(row: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _media_present(row: dict[str, Any]) -> bool:
     media = _media(row)
+    if not media and row.get("modality") == "text":
+        return True  # S0 rows carry no media
     return bool(media) and all(os.path.isfile(p) and os.path.getsize(p) > 0 for _, p in media)
 
 

@@ -15,19 +15,26 @@ import errno
 import os
 import sys
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from reap_omni.calibration_set.locked import LockedSource
 from reap_omni.calibration_set.normalize import Rejected, RowOrigin, normalize_candidate
 from reap_omni.calibration_set.options import STRATA, BuildOptions
+from reap_omni.calibration_set.outcome import (
+    eval_split_line,
+    merge_stats,
+    no_source_message,
+    shortfall,
+    source_dict,
+    with_access,
+)
 from reap_omni.calibration_set.output_lock import OutputLock
 from reap_omni.calibration_set.plan import PlanItem
 from reap_omni.calibration_set.resume import DatasetProgress, ResumeReport, prepare_output, row_id
+from reap_omni.calibration_set.run_state import DatasetRun, Quota
 from reap_omni.calibration_set.sampler import (
     FULL,
     OK,
@@ -67,60 +74,6 @@ def describe_source(spec: SourceSpec, revision: str | None = None) -> str:
     where = spec.repo or spec.url or spec.adapter or "local"
     rev = revision or spec.revision
     return f"{spec.kind} {where}" + (f"@{str(rev)[:12]}" if rev else "")
-
-
-class _Quota:
-    """Thread-safe row count of one dataset, so concurrent units never write more than its target."""
-
-    def __init__(self, have: int, target: int):
-        self.have, self.target = have, target
-        self._lock = threading.Lock()
-
-    def reserve(self) -> bool:
-        with self._lock:
-            if self.have >= self.target:
-                return False
-            self.have += 1
-            return True
-
-    def full(self) -> bool:
-        with self._lock:
-            return self.have >= self.target
-
-    def release(self) -> None:
-        """Give back a reservation whose row could not be written."""
-        with self._lock:
-            self.have -= 1
-
-
-@dataclass
-class _DatasetRun:
-    """Mutable state of one dataset while it is built (stats, quota, progress bar)."""
-
-    item: PlanItem
-    stats: DatasetStats
-    quota: _Quota
-    progress: DatasetProgress
-    bar: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    messages: list[str] = field(default_factory=list)
-    claimed: set[str] = field(default_factory=set)  # keys being written now (not yet in progress.keys)
-    specs: dict[str, SourceSpec] = field(default_factory=dict)  # source id -> the spec being read
-
-    def claim(self, key: str) -> bool:
-        """Reserve ``key`` for writing; False when a row with it exists or is being written."""
-        with self.lock:
-            if key in self.progress.keys or key in self.claimed:
-                return False
-            self.claimed.add(key)
-            return True
-
-    def settle(self, key: str, written: bool) -> None:
-        """End a claim: the key joins the done keys when its row was appended."""
-        with self.lock:
-            self.claimed.discard(key)
-            if written:
-                self.progress.keys.add(key)
 
 
 class BuildRunner:
@@ -210,7 +163,7 @@ class BuildRunner:
             self.stats.add(r.stats)
         return self.stats
 
-    def _stop_on_failure(self, runs: list[_DatasetRun]) -> None:
+    def _stop_on_failure(self, runs: list[DatasetRun]) -> None:
         """Record what the manifests hold (when the disk still takes two small files) and raise one line."""
         failure = self._failure
         assert failure is not None
@@ -227,7 +180,7 @@ class BuildRunner:
 
     def _write_records(self) -> None:
         write_lock(self.options.calibration_dir / LOCK_NAME, self._lock_file())
-        merged = _merge_stats(self.options.calibration_dir / STATS_NAME, self.stats)
+        merged = merge_stats(self.options.calibration_dir / STATS_NAME, self.stats)
         merged.write(self.options.calibration_dir / STATS_NAME)
 
     def finish(self) -> None:
@@ -249,19 +202,19 @@ class BuildRunner:
                   file=self.err)  # fmt: skip
 
     # -- per dataset --------------------------------------------------------------------------------
-    def _start(self, item: PlanItem, progress: DatasetProgress) -> _DatasetRun:
+    def _start(self, item: PlanItem, progress: DatasetProgress) -> DatasetRun:
         stats = DatasetStats(item.name, item.stratum, item.target, rows=progress.rows, seconds=progress.hours * 3600)
-        run = _DatasetRun(item, stats, _Quota(progress.rows, item.target), progress)
+        run = DatasetRun(item, stats, Quota(progress.rows, item.target), progress)
         run.bar = self._bar(item, progress.rows)
         return run
 
-    def _run_dataset(self, run: _DatasetRun, units: ThreadPoolExecutor, manifests: ManifestSet) -> None:
+    def _run_dataset(self, run: DatasetRun, units: ThreadPoolExecutor, manifests: ManifestSet) -> None:
         try:
             if not run.quota.full():
                 self._check_language(run.item.dataset)
                 specs = self.sources_for(run.item.dataset)
                 if not specs:
-                    raise ReapOmniError(_no_source_message(run.item.dataset))
+                    raise ReapOmniError(no_source_message(run.item.dataset, self.options.allow_eval_splits))
                 for spec in specs:
                     self._run_source(run, spec, units, manifests)
                     if run.quota.full() or self._abort.is_set():
@@ -276,7 +229,7 @@ class BuildRunner:
                 run.bar.close()
         run.stats.rows = run.quota.have
         if run.stats.rows < run.item.target:
-            run.stats.message = "; ".join(dict.fromkeys(run.messages)) or _shortfall(run.stats.failures)
+            run.stats.message = "; ".join(dict.fromkeys(run.messages)) or shortfall(run.stats.failures)
 
     def sources_for(self, dataset: DatasetSpec) -> list[SourceSpec]:
         """The sources to try, in order: locked ones for ``--from-lock``; else the catalog's, without opt-in
@@ -284,6 +237,8 @@ class BuildRunner:
         if self.selection is not None:
             return [sel.spec for sel in self.selection.get(dataset.name, {}).values()]
         specs = [s for s in dataset.sources if self.options.opt_in or not s.opt_in]
+        if not self.options.allow_eval_splits:
+            specs = [s for s in specs if not s.eval_split]
         if self.options.local_path is not None:
             specs.sort(key=lambda s: s.kind != "local")
         else:
@@ -295,7 +250,7 @@ class BuildRunner:
         if lang and len(dataset.languages) > 1 and not any(_lang_match(lang, x) for x in dataset.languages):
             raise ReapOmniError(f"--language {lang} is not one of this dataset's: {', '.join(dataset.languages)}")
 
-    def _run_source(self, run: _DatasetRun, spec: SourceSpec, pool: ThreadPoolExecutor, manifests: ManifestSet) -> None:
+    def _run_source(self, run: DatasetRun, spec: SourceSpec, pool: ThreadPoolExecutor, manifests: ManifestSet) -> None:
         dataset = run.item.dataset
         sid = source_id(spec)
         prefix = sid + "|"
@@ -306,7 +261,7 @@ class BuildRunner:
             unit_list = source.units()
         except SourceUnavailable as exc:
             run.stats.failures[exc.reason] += 1
-            run.messages.append(_with_access(str(exc), exc.reason, dataset))
+            run.messages.append(with_access(str(exc), exc.reason, dataset))
             self._bytes(run, source)
             return
         except ReapOmniError as exc:
@@ -329,7 +284,7 @@ class BuildRunner:
             process=lambda cand, text, unit, key: self._process(run, manifests, sid, prefix, cand, text, unit, key),
             cand_filter=self._filter(dataset, spec),
             key_prefix=prefix,
-            done_keys=run.progress.keys,  # live: rows this run writes join it (see _DatasetRun.settle)
+            done_keys=run.progress.keys,  # live: rows this run writes join it (see DatasetRun.settle)
             done_by_unit=run.progress.by_unit,
             oversample=self.options.oversample,
             is_full=lambda: run.quota.full() or self._abort.is_set(),
@@ -344,7 +299,8 @@ class BuildRunner:
                 run.messages.append(f"{describe_source(spec)} no longer has {', '.join(missing[:3])}"
                                     + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))  # fmt: skip
         else:
-            planner = RoundPlanner(order_units(unit_list, self.options.seed, f"{dataset.name}|{sid}"), target,
+            salt = self._stable(f"{dataset.name}|{sid}")
+            planner = RoundPlanner(order_units(unit_list, self.options.seed, salt), target,
                                    self.options.spread)  # fmt: skip
             tasks = planner.first_round()
         while tasks:
@@ -360,16 +316,25 @@ class BuildRunner:
         self._bytes(run, source)
         if not run.quota.full() and not run.messages:
             run.messages.append(f"{describe_source(spec)} gave only {run.quota.have} usable rows "
-                                f"({_shortfall(run.stats.failures)})")  # fmt: skip
+                                f"({shortfall(run.stats.failures)})")  # fmt: skip
 
-    def _bytes(self, run: _DatasetRun, source: Source | None) -> None:
+    def _stable(self, key: str) -> str:
+        """``key`` as row ids and the sampling order see it: in ``--demo`` without the fixture Hub's random port
+        (archive URLs name it), so the same demo gives the same ids run after run."""
+        endpoint = os.environ.get("HF_ENDPOINT") if self.options.demo else None
+        return key.replace(endpoint.rstrip("/"), "demo-hub") if endpoint else key
+
+    def _bytes(self, run: DatasetRun, source: Source | None) -> None:
         if source is not None:
             with contextlib.suppress(Exception):
                 run.stats.bytes_downloaded += int(source.bytes_read)
 
     def _filter(self, dataset: DatasetSpec, spec: SourceSpec) -> CandidateFilter:
-        from reap_omni.catalog.text import render_text
+        from reap_omni.catalog.text import render_text, text_row
 
+        if dataset.modality == "text":  # S0: the answer is the row's text, kept as written (newlines and all)
+            return CandidateFilter(render=lambda fields: text_row(fields)[1], needs_media=False,
+                                   language=self.options.language if len(dataset.languages) > 1 else None)
         template = getattr(spec, "text_template", None)
         return CandidateFilter(
             render=lambda fields: render_text(spec, fields, dataset.name),
@@ -380,7 +345,7 @@ class BuildRunner:
         )
 
     def _process(
-        self, run: _DatasetRun, manifests: ManifestSet, sid: str, prefix: str,
+        self, run: DatasetRun, manifests: ManifestSet, sid: str, prefix: str,
         cand: Candidate, text: str, unit: Unit, key: str,
     ) -> str:  # fmt: skip
         if run.quota.full() or self._abort.is_set():
@@ -396,11 +361,11 @@ class BuildRunner:
             run.settle(key, written)
 
     def _write_row(
-        self, run: _DatasetRun, manifests: ManifestSet, sid: str, prefix: str,
+        self, run: DatasetRun, manifests: ManifestSet, sid: str, prefix: str,
         cand: Candidate, text: str, unit: Unit, key: str,
     ) -> str:  # fmt: skip
         dataset = run.item.dataset
-        origin = RowOrigin(row_id(dataset.name, key), key, prefix + unit.key, sid)
+        origin = RowOrigin(row_id(dataset.name, self._stable(key)), key, prefix + unit.key, sid)
         try:
             rec = normalize_candidate(cand, text, dataset, origin, self.options)
         except Rejected as exc:
@@ -415,7 +380,7 @@ class BuildRunner:
             _unlink_media(rec)
             return FULL
         spec = run.specs.get(sid)
-        rec.source = _source_dict(dataset, cand, origin, spec)
+        rec.source = source_dict(dataset, cand, origin, spec)
         try:
             manifests.append(dataset.modality, rec)
         except WriteFailed as exc:
@@ -543,56 +508,6 @@ def _inside(path: str, folder: Path) -> bool:
         return False
 
 
-def _source_dict(dataset: DatasetSpec, cand: Candidate, origin: RowOrigin,
-                 spec: SourceSpec | None = None) -> dict[str, Any]:
-    src: dict[str, Any] = {"dataset": dataset.name}
-    if cand.fields.get("id") is not None:
-        src["original_id"] = str(cand.fields["id"])
-    src.update(cand.provenance.to_dict())
-    src.update({"key": origin.key, "unit": origin.unit, "source_id": origin.source_id})
-    if cand.group is not None:
-        src["group"] = str(cand.group)
-    if spec is not None:  # a catalog fact, written either way so every built row can be classified (report)
-        src["eval_split"] = bool(spec.eval_split)
-    return src
-
-
-def eval_split_line(used: dict[str, tuple[str, str]]) -> str:
-    """One summary line naming the benchmarks whose evaluation split gave rows ('' when none did)."""
-    if not used:
-        return ""
-    parts = [f"{title} {split}" for title, split in (used[k] for k in sorted(used))]
-    names = ", ".join(parts)
-    return (f"reap-omni: rows of {names} come from evaluation splits (source.eval_split in the manifest): "
-            f"do not report {' / '.join(parts)} results for a model pruned on this set")
-
-
-def _no_source_message(dataset: DatasetSpec) -> str:
-    kinds = {s.kind for s in dataset.sources}
-    hints = []
-    if "local" in kinds:
-        hints.append("pass --local-path DIR pointing at your licensed copy")
-    if any(s.opt_in for s in dataset.sources):
-        hints.append("or allow opt-in sources with --opt-in")
-    if dataset.substitutes:
-        hints.append(f"or use {' or '.join(dataset.substitutes)} instead")
-    note = f" ({dataset.access})" if dataset.access else ""
-    return f"no automatic source{note}: " + (" ".join(hints) if hints else "see `reap-omni list --all`")
-
-
-def _with_access(message: str, reason: str, dataset: DatasetSpec) -> str:
-    if reason in ("gated", "needs_local_copy") and dataset.access and dataset.access not in message:
-        return f"{message} ({dataset.access})"
-    return message
-
-
-def _shortfall(failures: Counter) -> str:
-    if not failures:
-        return "the source has too few rows"
-    top = ", ".join(f"{k}×{v}" for k, v in failures.most_common(3))
-    return f"rejected or failed: {top}"
-
-
 def _lang_match(a: str, b: str) -> bool:
     return a.replace("_", "-").lower().split("-")[0] == b.replace("_", "-").lower().split("-")[0]
 
@@ -602,22 +517,3 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _merge_stats(path, current: BuildStats) -> BuildStats:
-    """This run's stats plus earlier runs' entries for datasets it did not touch (stats.json covers the folder)."""
-    import msgspec
-
-    merged = BuildStats(options=current.options, demo=current.demo)
-    with contextlib.suppress(OSError, msgspec.DecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
-        old = msgspec.json.decode(Path(path).read_bytes())
-        for name, d in (old.get("datasets") or {}).items():
-            if name not in current.datasets:
-                prev = DatasetStats(name, d["stratum"], d["requested"], rows=d["rows"], new_rows=0,
-                                    seconds=float(d.get("hours", 0)) * 3600,
-                                    failures=Counter(d.get("failures") or {}), source=d.get("source"),
-                                    message=d.get("message"))  # fmt: skip
-                merged.add(prev)
-    for d in current.datasets.values():
-        merged.add(d)
-    return merged

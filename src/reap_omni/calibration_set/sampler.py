@@ -142,7 +142,8 @@ class CandidateFilter:
 
     ``render`` turns the source fields into the row text (the dataset's template and cleaner) and returns
     ``None`` when a cleaner drops the row (e.g. a GigaSpeech ``<SIL>`` segment). An empty text is a reject
-    unless ``allow_empty_text`` (datasets with no text at all, such as speaker corpora).
+    unless ``allow_empty_text`` (datasets with no text at all, such as speaker corpora). Text (S0) rows carry no
+    media (``needs_media`` off); their ``render`` gives the answer.
     """
 
     render: Callable[[Mapping[str, Any]], str | None] = plain_text
@@ -150,10 +151,11 @@ class CandidateFilter:
     language: str | None = None
     min_duration: float | None = None
     max_duration: float | None = None
+    needs_media: bool = True
 
     def check(self, cand: Candidate) -> tuple[str | None, str]:
         """``(None, text)`` when the candidate may be used; otherwise ``(reason, "")``."""
-        if not cand.media:
+        if not cand.media and self.needs_media:
             return "no_media", ""
         text = self.render(cand.fields)
         if text is None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from reap_omni.catalog.registry import all_datasets, availability, by_stratum, route
+from reap_omni.catalog.registry import all_datasets, availability, by_stratum, route, split_label
 from reap_omni.catalog.spec import DatasetSpec, SourceSpec
 
 CATALOG_FILE = "DATASETS_CATALOG.md"
@@ -21,6 +21,7 @@ STRATUM_TITLES = {
     "S1": ("S1 · Audio-only", "纯音频", "audio expert affinity"),
     "S2": ("S2 · Video-only", "纯视频", "video expert affinity"),
     "S3": ("S3 · Mixed audio+video", "音视频混合", "joint audio-visual calibration"),
+    "S0": ("S0 · Text", "纯文本", "the text-only REAP baseline and measuring text ability (`--text-data`)"),
 }
 AVAILABILITY = {
     "open": ("open", "公开"),
@@ -52,15 +53,16 @@ def _access(spec: DatasetSpec, zh: bool) -> str:
 
 def _table(specs: Iterable[DatasetSpec]) -> list[str]:
     lines = [
-        "| Name | Dataset | Scale | Task | Description | 说明 | Route / 获取方式 | Access / 访问 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Name | Dataset | Scale | Task | Description | 说明 | Split used / 所用划分 | Route / 获取方式 "
+        "| Access / 访问 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in specs:
         title = s.title + (" ★" if s.recommended else "") + (" ⁺" if s.extended else "")
         lines.append(
             "| " + " | ".join(_cell(c) for c in (
-                f"`{s.name}`", title, s.scale, s.task, s.description_en, s.description_zh, route(s),
-                f"{_access(s, False)} / {_access(s, True)}",
+                f"`{s.name}`", title, s.scale, s.task, s.description_en, s.description_zh, split_label(s) or "-",
+                route(s), f"{_access(s, False)} / {_access(s, True)}",
             )) + " |"
         )  # fmt: skip
     return lines
@@ -146,15 +148,21 @@ def render_catalog(specs: Iterable[DatasetSpec] | None = None) -> str:
         f"{sum(s.extended for s in specs)} 个 ⁺）。★ 表示快速开始默认组合。获取方式按尝试顺序列出数据源类型；"
         "访问一栏说明用户需要准备什么。",
         "",
-        "`reap-omni list [--modality audio|video|mixed] [--all] [--json]` prints the same data; "
+        "`reap-omni list [--modality audio|video|mixed|text] [--all] [--json]` prints the same data; "
         "`--source-option NAME:INDEX:KEY=VALUE` changes any source fact (repo, revision, split, columns.text, "
         "options.path ...); `--local-path DIR` gives a local copy; `--opt-in` enables YouTube and risky mirrors. "
         "Sources marked [unverified] rest on facts not yet confirmed: when one is wrong the "
-        "error names the key to change. Sources read a training split (or dev) where the dataset has one; "
-        "[eval split] marks a source that only offers a benchmark's evaluation split (mteb's test-only repos): "
-        "its rows carry `eval_split: true` and the build summary names the benchmark, whose results on that split "
-        "should not be reported for a model pruned on the set. The split column of Route is the first default "
-        "source's.",
+        "error names the key to change. Sources read a training split (or dev) where the dataset has one, and "
+        "come before any other; [eval split] marks a source whose split a benchmark evaluates on, by the evidence "
+        "in its note, not by the split's name (mteb's test-only repos, GigaSpeech and WenetSpeech dev, ESC-50's "
+        "train): `quickstart` leaves such sources out unless `--allow-eval-splits`; `download` of a named dataset "
+        "uses them, its rows carry `eval_split: true` and the build summary names the benchmark, whose results on "
+        "that split should not be reported for a model pruned on the set. Split used is the first default "
+        "source's, `(eval split)` when a benchmark evaluates on it.",
+        "",
+        "所用划分为第一个默认数据源读取的划分；标为（评测划分）表示有基准在该划分上评测（依据条目说明中的证据，"
+        "而非划分名称）。`quickstart` 默认不使用这类数据源，除非加 `--allow-eval-splits`；"
+        "`download` 指定数据集时会使用，其行带 `eval_split: true`，构建摘要会点名相应基准。",
         "",
     ]
     groups = by_stratum(specs)
@@ -182,7 +190,9 @@ def render_readme_section(lang: str) -> str:
         out += [
             f"目录共 {len(all_datasets())} 个数据集：种子 README 的 {len(seed)} 个，另有 {len(extended)} 个扩展数据集"
             "（`python extended_datasets.py --list`）。完整数据源、字段映射与固定版本见 "
-            "[DATASETS_CATALOG.md](DATASETS_CATALOG.md)（由 `reap-omni catalog-docs` 生成）。★ 为快速开始默认组合。",
+            "[DATASETS_CATALOG.md](DATASETS_CATALOG.md)（由 `reap-omni catalog-docs` 生成）。★ 为快速开始默认组合，"
+            "⁺ 为其中的扩展数据集。所用划分标为（评测划分）表示有基准在该划分上评测（依据目录中的证据）："
+            "`quickstart` 不使用这类数据源，除非加 `--allow-eval-splits`。",
             "",
             "```bash",
             "python download_datasets.py --list          # 种子数据集",
@@ -196,7 +206,9 @@ def render_readme_section(lang: str) -> str:
             f"The catalog holds {len(all_datasets())} datasets: the {len(seed)} of the original list plus "
             f"{len(extended)} extended ones (`python extended_datasets.py --list`). Every source, field mapping "
             "and pinned revision is in [DATASETS_CATALOG.md](DATASETS_CATALOG.md), generated by "
-            "`reap-omni catalog-docs`. ★ = quickstart mix.",
+            "`reap-omni catalog-docs`. ★ = quickstart mix (⁺ = an extended dataset in it). Split used marked "
+            "(eval split): a benchmark evaluates on that split, by the catalog's evidence; `quickstart` leaves such "
+            "sources out unless `--allow-eval-splits`.",
             "",
             "```bash",
             "python download_datasets.py --list          # the original list",
@@ -205,18 +217,21 @@ def render_readme_section(lang: str) -> str:
             "```",
             "",
         ]
-    for stratum, members in by_stratum(seed).items():
+    # the seed list, the rest of the mix, and the text (S0) sets, which no other list shows
+    shown = [s for s in all_datasets() if not s.extended or s.recommended or s.modality == "text"]
+    for stratum, members in by_stratum(shown).items():
         en, cn, _ = STRATUM_TITLES[stratum]
         out += [f"### {cn if zh else en}" + (f"（{stratum}）" if zh else ""), ""]
         if zh:
-            out += ["| 数据集 | 规模 | 说明 | 获取方式 | 访问 |", "|---|---|---|---|---|"]
+            out += ["| 数据集 | 规模 | 说明 | 所用划分 | 获取方式 | 访问 |", "|---|---|---|---|---|---|"]
         else:
-            out += ["| Dataset | Scale | Description | How it is obtained | Access |", "|---|---|---|---|---|"]
+            out += ["| Dataset | Scale | Description | Split used | How it is obtained | Access |",
+                    "|---|---|---|---|---|---|"]
         for s in members:
-            title = f"{s.title}{' ★' if s.recommended else ''} (`{s.name}`)"
+            title = f"{s.title}{' ★' if s.recommended else ''}{' ⁺' if s.extended else ''} (`{s.name}`)"
             desc = s.description_zh if zh else s.description_en
-            out.append("| " + " | ".join(_cell(c) for c in (title, s.scale, desc, route(s, zh=zh), _access(s, zh)))
-                       + " |")
+            cells = (title, s.scale, desc, split_label(s, zh=zh) or "-", route(s, zh=zh), _access(s, zh))
+            out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         out.append("")
     out += _readme_notes(zh)
     return "\n".join(out).rstrip("\n")

@@ -23,16 +23,18 @@ LIBRISPEECH = DatasetSpec(
         SourceSpec(
             kind="hf_parquet",
             repo="openslr/librispeech_asr",
-            revision="refs/convert/parquet",
+            revision="71cacbfb7e2354c4226d01e70d77d5fca3d04ba1",
             config="clean",
             split="train.100",
             columns={"audio": "audio", "text": "text", "id": "id", "group": "speaker_id"},
             text_cleaner="sentence_case",
-            note="The viewer's parquet branch: main is still the loading script (its README history ends with "
-            "'Revert Convert dataset to Parquet (#13)', 81d6da0). unitxt loads this repo with "
-            "revision='refs/convert/parquet' and data_dir='clean' (github IBM/unitxt prepare/cards/librispeech.py); "
-            "files are listed at run time: clean/train.100/ or clean/partial-train.100/ (the converter's layout for "
-            "big splits). Split names contain dots (train.100, train.360; test is the benchmark split).",
+            note="Main is parquet now: at commit 71cacbfb it holds clean/test/0000.parquet and "
+            "all/test.clean/0000.parquet (hf.co/datasets/openslr/librispeech_asr/tree/71cacbfb7e2354c4226d01e70d77d5fc"
+            "a3d04ba1/clean/test, cited in GitHub READMEs); a third-party download script lists "
+            "tree/main/clean/{train.100,validation,test} and fetches from resolve/main, so clean/train.100/*.parquet "
+            "(the usual layout, matched at run time) is inferred from it, not seen. Pinned to that commit. Columns "
+            "audio, text, id, speaker_id. Split names contain dots (train.100, train.360; test is the benchmark "
+            "split).",
         ),
         SourceSpec(
             kind="hf_parquet",
@@ -106,11 +108,15 @@ COMMON_VOICE = DatasetSpec(
             repo="fixie-ai/common_voice_17_0",
             config="en",
             split="validation",
+            files=("en/validation/*/*.parquet",),
             columns={"audio": "audio", "text": "sentence", "group": "client_id", "lang": "locale"},
             opt_in=True,
             note="Third-party mirror kept opt-in: Common Voice is CC0 but MDC terms forbid re-hosting, so using it "
             "may breach those terms. Config = language code; en has train/validation/test (viewer, 2.93M rows): "
-            "validation is read because en train is over a million rows (footers of every shard).",
+            "validation is read because en train is over a million rows (footers of every shard). Files sit one "
+            "folder deeper than the usual layout: <lang>/validation/chunk-range-XXXXXXXXX-YYYYYYYYY/validation-0000K-"
+            "of-0000N.parquet (hf.co/datasets/fixie-ai/common_voice_17_0/commits/26338ed, seen for gl; the en folder "
+            "itself unverified), hence files.",
         ),
     ),
 )
@@ -159,13 +165,15 @@ GIGASPEECH = DatasetSpec(
         SourceSpec(
             kind="hf_parquet",
             repo="fixie-ai/gigaspeech",
-            config="dev",
-            split="dev",
+            config="xl",
+            split="train",
+            files=("xl/train-0000[0-3]-of-02279.parquet",),
             columns={"audio": "audio", "text": "text", "id": "segment_id", "group": "audio_id"},
             text_cleaner="gigaspeech",
-            note="Ungated mirror of a gated corpus: GigaSpeech's non-commercial terms still apply. Files are "
-            "dev/dev-0000{0..2}-of-00003.parquet, so config and split are both 'dev' (not 'validation'; "
-            "hf.co/datasets/fixie-ai/gigaspeech/tree/main/dev); segment_id, text, audio, audio_id are on its card.",
+            note="Ungated mirror of a gated corpus: GigaSpeech's non-commercial terms still apply. Training data: "
+            "the repo has xl/train-000NN-of-02279.parquet beside dev/ (hf.co/datasets/fixie-ai/gigaspeech, commit "
+            "e9b9f92); four pinned shards, so the reader does not fetch 2,279 footers. Its dev split is not read: "
+            "the GigaSpeech leaderboard reports Dev/Test WER. segment_id, text, audio, audio_id are on its card.",
         ),
         local(
             "gigaspeech",
@@ -241,6 +249,7 @@ WENETSPEECH = DatasetSpec(
             kind="hf_tar",
             repo="wenet-e2e/wenetspeech",
             split="DEV",
+            eval_split=True,
             files=("data/*DEV.000000.tar*",),
             metadata="data/cuts_DEV.000000.jsonl.gz",
             columns={"audio": "id", "text": "text", "id": "id", "group": "recording_id"},
@@ -249,7 +258,9 @@ WENETSPEECH = DatasetSpec(
             verified=False,
             note="No stored listing of this repo was found: the shard names (data/cuts_<SUBSET>.NNNNNN.jsonl.gz + "
             "tar), tar member naming and the cuts' text key are unverified; if the join fails, the error lists the "
-            "members. DEV (20 h) is read, not the TEST_NET/TEST_MEETING benchmarks; set split/files/metadata for S.",
+            "members. DEV (20 h) is an evaluation split: toolkit comparisons report Dev next to Test_Net and "
+            "Test_Meeting (thu-spmi/CAT egs/wenetspeech readme: Kaldi 9.07 / ESPnet 9.70 / WeNet 8.88 on Dev); set "
+            "split/files/metadata for the S training subset (its shard names are not seen either).",
         ),
         SourceSpec(
             kind="hf_parquet",

@@ -299,18 +299,24 @@ ESC50 = DatasetSpec(
             kind="hf_parquet",
             repo="ashraq/esc50",
             split="train",
+            eval_split=True,
             columns={"audio": "audio", "label": "category", "id": "filename", "group": "src_file"},
             text_template="the sound of {label}",
-            note="Single train split (2,000 rows, 5 folds); the class name is the text.",
+            note="Single train split (2,000 rows, 5 folds); the class name is the text. That split is the benchmark: "
+            "mteb's ESC50 classification, clustering and zero-shot tasks all evaluate on eval_splits=['train'] of "
+            "mteb/esc50, a duplicate of this repo (mteb HEAD task files), so it is flagged although it is named "
+            "train.",
         ),
         SourceSpec(
             kind="hf_parquet",
             repo="mteb/esc50",
             split="train",
+            eval_split=True,
             columns={"audio": "audio", "label": "category", "id": "filename", "group": "src_file"},
             text_template="the sound of {label}",
             note="'Duplicate from ashraq/esc50' with the same features: the class is in category (there is no label "
-            "column), split train (hf.co/datasets/mteb/esc50/commit/31ea5347).",
+            "column), split train (hf.co/datasets/mteb/esc50/commit/31ea5347). mteb's ESC50 tasks evaluate on this "
+            "train split (eval_splits=['train']): it is the benchmark.",
         ),
     ),
 )
@@ -429,13 +435,13 @@ VOXCELEB1 = DatasetSpec(
             repo="ProgramComputer/voxceleb",
             split="test",
             eval_split=True,
-            files=("vox1_test_wav.zip",),
-            metadata="vox1_meta.csv",
+            files=("vox1/vox1_test_wav.zip",),
+            metadata="vox1/vox1_meta.csv",
             text_template="",
             options={"member_glob": "*.wav", "group_pattern": r"(id\d+)/"},
-            note="vox1_test_wav.zip (1.07 GB) and vox1_meta.csv at the repo root "
-            "(hf.co/datasets/ProgramComputer/voxceleb/tree/5a1087d4): the test set (VoxCeleb1-O), since the dev "
-            "wavs are byte-split zips. Mirror gating not seen.",
+            note="vox1/vox1_test_wav.zip (1.07 GB) and vox1/vox1_meta.csv: commit 23dcdd6 'Foldered' moved them from "
+            "the repo root into vox1/ (hf.co/datasets/ProgramComputer/voxceleb/commit/23dcdd6d; tree 6067475). The "
+            "test set (VoxCeleb1-O), since the dev wavs are byte-split zips. No gate seen.",
         ),
     ),
 )
@@ -694,14 +700,12 @@ AVQA = DatasetSpec(
     sources=(
         mteb(
             "mteb/AVQA_val",
-            None,
+            "91c54bcc1debe3a468ff705ce98ac5e34712fd77",
             {"video": "video", "audio": "audio", "question": "question", "options": "candidates",
              "answer": "answer"},
             text_template="{question} {options} Answer: {answer}",
-            verified=False,
             note="~921 rows (AVQA's val set) as split test with video, audio, question, candidates, answer (card). "
-            "Revision unpinned: the sha 91c54bcc listed in DATASET_SOURCES.md was not found in mteb's task code; "
-            "pin one with --source-option avqa:0:revision=<sha>.",
+            "mteb HEAD pins this revision (mteb/tasks/multichoice/eng/avqa.py, seen in the 2026-12-07 audit).",
         ),
     ),
 )

@@ -30,14 +30,14 @@ VOXCELEB = DatasetSpec(
             repo="ProgramComputer/voxceleb",
             split="test",
             eval_split=True,
-            files=("vox2_test_mp4.zip",),
+            files=("vox2/vox2_test_mp4.zip",),
             text_template="",
             options={"member_match": "suffix", "member_glob": "*.mp4", "group_pattern": r"(id\d+)/"},
-            verified=False,
-            note="vox2_test_mp4.zip (8.91 GB) at the repo root "
-            "(hf.co/datasets/ProgramComputer/voxceleb/tree/5a1087d4): the test set, because the dev zips are "
-            "byte-split parts that cannot be range-read. Whether the mp4s carry an audio track is unverified: rows "
-            "without audio fail the S3 check; mirror gating unverified.",
+            note="vox2/vox2_test_mp4.zip (8.91 GB): commit 23dcdd6 'Foldered' moved every file of the repo into "
+            "vox1/ and vox2/ (hf.co/datasets/ProgramComputer/voxceleb/commit/23dcdd6d; latest tree seen 6067475 "
+            "holds only vox1/, vox2/ and the README at the root; before it, 5a1087d had the zip at the root). The "
+            "test set is read because the dev zips are byte-split parts that cannot be range-read. The mp4s carry "
+            "audio: third-party VoxCeleb2 recipes extract wav from them with ffmpeg. CC-BY-4.0 tag; no gate seen.",
         ),
         local(
             "voxceleb",
@@ -189,14 +189,6 @@ VGGSOUND = DatasetSpec(
     languages=("en",),
     recommended=True,
     sources=(
-        mteb(
-            "mteb/VGGSound",
-            "a994211ca0996558ff6cbd6977b4c1749f49c889",
-            {"video": "video", "audio": "audio", "label": "label"},
-            text_template="the sound of {label}",
-            note="~9,888 test rows (mteb VGGSound tasks pin this revision, split test, label a ClassLabel); audio "
-            "present by construction. Source #1 has the training clips.",
-        ),
         SourceSpec(
             kind="hf_tar",
             repo="Loie/VGGSound",
@@ -209,11 +201,19 @@ VGGSOUND = DatasetSpec(
             options={"metadata_format": "csv", "csv_header": ["youtube_id", "start", "label", "split"],
                      "member_template": "{youtube_id}_{start:06d}.mp4", "member_match": "stem",
                      "filter": {"split": "train"}},
-            verified=False,
-            note="vggsound.csv (7.75 MB) and vggsound_00.tar.gz (16.4 GB) are at the root "
-            "(hf.co/datasets/Loie/VGGSound/tree/main); the tar is streamed as a prefix and only rows whose CSV split "
-            "is train are kept. Member format and the header-less CSV columns are unverified (set "
-            "options.csv_header / options.member_template).",
+            note="Main (2ca3012) has vggsound.csv (7.75 MB) and vggsound_00.tar.gz (16,423,310,623 B) plus 01-19 "
+            "(hf.co/datasets/Loie/VGGSound/tree/main); its README gives the CSV columns as 'YouTube ID, start "
+            "seconds, label, train/test split' and CC-BY-4.0. The tar is streamed as a prefix and only rows whose CSV "
+            "split is train are kept. Header-less CSV and members {youtube_id}_{start:06d}.mp4: two independent "
+            "third-party loaders (set options.csv_header / options.member_template if that changes).",
+        ),
+        mteb(
+            "mteb/VGGSound",
+            "a994211ca0996558ff6cbd6977b4c1749f49c889",
+            {"video": "video", "audio": "audio", "label": "label"},
+            text_template="the sound of {label}",
+            note="~9,888 test rows (mteb VGGSound tasks pin this revision, split test, label a ClassLabel); audio "
+            "present by construction. The benchmark split: a last resort after the training clips (source #0).",
         ),
     ),
 )
@@ -232,27 +232,46 @@ MELD = DatasetSpec(
     languages=("en",),
     recommended=True,
     sources=(
-        mteb(
-            "mteb/MELD",
-            "6c0bf58845b1acccefc450b131c304378c1e38d5",
-            {"video": "video", "audio": "audio", "label": "emotion"},
-            text_template="an utterance spoken with {label} emotion",
-            note="~2,610 test rows (mteb MELDClassification pins this revision, label column emotion); mteb keeps "
-            "only the emotion, not the utterance text. Source #1 has the training dialogues.",
-        ),
         SourceSpec(
             kind="hf_tar",
             repo="declare-lab/MELD",
             split="train",
             files=("**/MELD.Raw.tar.gz",),
             metadata="https://raw.githubusercontent.com/declare-lab/MELD/master/data/MELD/train_sent_emo.csv",
-            columns={"video": "Utterance_ID", "text": "Utterance", "group": "Speaker", "id": "Utterance_ID"},
+            columns={"video": "Utterance_ID", "text": "Utterance", "group": "Speaker"},
             options={"nested": "*train*.tar.gz", "metadata_format": "csv",
                      "member_template": "dia{Dialogue_ID}_utt{Utterance_ID}.mp4", "member_match": "suffix"},
+            note="Nested tar: MELD.Raw.tar.gz (10.9 GB, repo root, 9abc51e: hf.co/datasets/declare-lab/MELD/tree/main)"
+            " -> MELD.Raw/train.tar.gz -> train_splits/dia{D}_utt{U}.mp4 (as many scripts unpack it), joined to "
+            "train_sent_emo.csv from the declare-lab/MELD GitHub repo (header Sr No.,Utterance,Speaker,Emotion,"
+            "Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime). Unverified: where train.tar.gz "
+            "sits in the outer stream (a prefix may need much of the 10.9 GB; source #1 reads loose files instead).",
+        ),
+        SourceSpec(
+            kind="hf_files",
+            repo="0xPushkar/MELD",
+            split="train",
+            files=("train/train_splits/*.mp4",),
+            metadata="train/train_sent_emo.csv",
+            columns={"video": "Utterance_ID", "text": "Utterance", "group": "Speaker"},
+            options={"metadata_format": "csv", "member_template": "dia{Dialogue_ID}_utt{Utterance_ID}.mp4",
+                     "member_match": "suffix"},
             verified=False,
-            note="Nested tar (MELD.Raw.tar.gz, 10.9 GB -> train.tar.gz) joined to train_sent_emo.csv from the "
-            "declare-lab/MELD GitHub repo (data/MELD/; the CSV is not a file of the Hub repo). Member names "
-            "dia{D}_utt{U}.mp4 and the position of train.tar.gz in the outer tar are unverified.",
+            note="MELD's training utterances as loose files, one mp4 each, so only the chosen clips are fetched "
+            "(no archive prefix to stream): "
+            "train/train_splits/dia{D}_utt{U}.mp4 + train/train_sent_emo.csv, 'every annotated train clip is "
+            "present' (hf.co/datasets/0xPushkar/MELD card text; no file listing seen, revision and date unknown). "
+            "The CSV header is the declare-lab one (Sr No., Utterance, Speaker, Emotion, Sentiment, Dialogue_ID, "
+            "Utterance_ID, ...). Row id = the member name (dia{D}_utt{U}).",
+        ),
+        mteb(
+            "mteb/MELD",
+            "6c0bf58845b1acccefc450b131c304378c1e38d5",
+            {"video": "video", "audio": "audio", "label": "emotion", "text": "utterance", "id": "video_id"},
+            note="~2,610 test rows (mteb MELDClassification pins this revision, label column emotion); the rows carry "
+            "the transcript: the README at 6c0bf58 lists video_id, video, audio, utterance, speaker, ... "
+            "(hf.co/datasets/mteb/MELD/blob/main/README.md). The benchmark split: a last resort after the training "
+            "sources.",
         ),
     ),
 )

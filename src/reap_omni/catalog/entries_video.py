@@ -46,9 +46,20 @@ KINETICS400 = DatasetSpec(
             "mteb/kinetics-400",
             "e5b93b6eae80b8c9e9c88a381baae84d29b34fd2",
             {"video": "video", "audio": "audio", "label": "label"},
+            split="train",
+            eval_split=False,
+            text_template="a video of {label}",
+            note="The train split of mteb's copy: 3,973 rows with video and 16 kHz audio in-row, 400 classes "
+            "(mteb HEAD descriptive_stats/VideoClassification/Kinetics400VA.json at this revision; kinetics400.py: "
+            "'~3,970 train / ~4,000 test'); mteb evaluates on test only. cc-by-4.0 (mteb metadata), not gated.",
+        ),
+        mteb(
+            "mteb/kinetics-400",
+            "e5b93b6eae80b8c9e9c88a381baae84d29b34fd2",
+            {"video": "video", "audio": "audio", "label": "label"},
             text_template="a video of {label}",
             note="~4,000 test rows stratified by class; mteb's Kinetics400VA task pins this revision with split "
-            "test and inputs (video, audio). Test-only, so it comes after the training split (source #0).",
+            "test and inputs (video, audio). The benchmark split, so it comes after both training sources.",
         ),
     ),
 )
@@ -110,13 +121,6 @@ MSRVTT = DatasetSpec(
     languages=("en",),
     recommended=True,
     sources=(
-        mteb(
-            "mteb/MSR-VTT",
-            "4661603cee25c1fd370e5478a2953203cf37155b",
-            {"video": "video", "audio": "audio", "text": "caption"},
-            note="879 rows of the 1k-A test split (~1.2 MB each), one caption per row (mteb "
-            "scripts/upload_msr_vtt_retrieval.py; card: split test only). Source #1 has the training videos.",
-        ),
         SourceSpec(
             kind="hf_tar",
             repo="zhanjun/MSR-VTT",
@@ -126,12 +130,19 @@ MSRVTT = DatasetSpec(
             columns={"video": "video_id", "text": "caption", "id": "video_id", "group": "video_id"},
             options={"metadata_format": "parquet", "metadata_repo": "AlexZigma/msr-vtt",
                      "member_template": "{video_id}.mp4", "member_match": "stem"},
-            verified=False,
-            note="MSR-VTT.tar (6.73 GB, all 10k videos as MSR-VTT/all/video<N>.mp4: "
-            "hf.co/datasets/zhanjun/MSR-VTT viewer) streamed as a prefix and joined to the official train split "
-            "(6,513 videos; video_id, caption, split; hf.co/datasets/AlexZigma/msr-vtt card), so test videos are "
-            "skipped. The annotation file name under data/ and the 'video<N>' id form are not seen (set metadata / "
-            "options.member_template). wufeim/aug_text has MSRVTT.zip but no JSFusion CSV, so it is not used.",
+            note="MSR-VTT.tar (6.73 GB, commit 0ea111e; all 10k videos as MSR-VTT/all/video<N>.mp4 in the viewer: "
+            "hf.co/datasets/zhanjun/MSR-VTT) streamed as a prefix and joined to the official train split: "
+            "AlexZigma/msr-vtt data/train-00000-of-00001-60e50ff5fbbd1bb5.parquet (553 kB; 6,513 rows, video_id "
+            "like video1899, caption, split=train: hf.co/datasets/AlexZigma/msr-vtt/tree/main/data), so test "
+            "videos are skipped. wufeim/aug_text has MSRVTT.zip but no JSFusion CSV, so it is not used.",
+        ),
+        mteb(
+            "mteb/MSR-VTT",
+            "4661603cee25c1fd370e5478a2953203cf37155b",
+            {"video": "video", "audio": "audio", "text": "caption"},
+            note="879 rows of the 1k-A test split (~1.2 MB each), one caption per row (mteb "
+            "scripts/upload_msr_vtt_retrieval.py; card: split test only): the benchmark split, a last resort after "
+            "the training videos (source #0).",
         ),
     ),
 )

@@ -15,12 +15,20 @@ from typing import Any
 
 import msgspec
 
-from reap_omni.catalog import entries_audio, entries_extended, entries_mixed, entries_video
+from reap_omni.catalog import (
+    entries_audio,
+    entries_av,
+    entries_extended,
+    entries_mixed,
+    entries_text,
+    entries_video,
+)
 from reap_omni.catalog.spec import STRATUM_MODALITY, DatasetSpec, SourceSpec
 from reap_omni.errors import ReapOmniError
 
-MODALITY_CHOICES = ("audio", "video", "mixed", "all")
-STRATA = ("S1", "S2", "S3")
+MODALITY_CHOICES = ("audio", "video", "mixed", "text", "all")
+#: the omni strata, then the text stratum S0 (the catalog docs and `list` show them in this order)
+STRATA = ("S1", "S2", "S3", "S0")
 
 
 def normalize_name(name: str) -> str:
@@ -30,8 +38,10 @@ def normalize_name(name: str) -> str:
 
 @functools.cache
 def all_datasets() -> tuple[DatasetSpec, ...]:
-    """Every entry, seed datasets first (S1, S2, S3 in seed README order), then the extended set."""
-    return entries_audio.DATASETS + entries_video.DATASETS + entries_mixed.DATASETS + entries_extended.DATASETS
+    """Every entry, seed datasets first (S1, S2, S3 in seed README order), then the extended set (the S3 training
+    copies of ``entries_av`` first), then the text (S0) sets."""
+    return (entries_audio.DATASETS + entries_video.DATASETS + entries_mixed.DATASETS + entries_av.DATASETS
+            + entries_extended.DATASETS + entries_text.DATASETS)
 
 
 @functools.cache
@@ -80,10 +90,10 @@ def select(
                 raise ReapOmniError(f"{', '.join(wrong)} not {modality} dataset(s); drop --modality or the name")
         return chosen
     out = [s for s in all_datasets() if modality == "all" or s.modality == modality]
-    if not include_extended:
+    if recommended_only:  # the quickstart mix, wherever its datasets are listed (AVSpeech is an extended one)
+        return [s for s in out if s.recommended]
+    if not include_extended and modality != "text":  # every text set is an extended one: the seed list has none
         out = [s for s in out if not s.extended]
-    if recommended_only:
-        out = [s for s in out if s.recommended]
     return out
 
 
@@ -95,6 +105,7 @@ ROUTE_LABELS = {
     "http_tar": "HTTP tar stream",
     "zip_range": "zip range read",
     "hf_files": "Hub files",
+    "hf_json": "Hub JSON files",
     "youtube": "YouTube (optional)",
     "local": "user-supplied local copy",
     "mdc": "Mozilla Data Collective",
@@ -105,11 +116,12 @@ ROUTE_LABELS_ZH = {
     "http_tar": "HTTP tar 流式读取",
     "zip_range": "zip 范围读取",
     "hf_files": "Hub 文件",
+    "hf_json": "Hub JSON 文件",
     "youtube": "YouTube（可选）",
     "local": "用户提供本地副本",
     "mdc": "Mozilla Data Collective",
 }
-_AUTOMATIC = {"hf_parquet", "hf_tar", "http_tar", "zip_range", "hf_files", "mdc"}
+_AUTOMATIC = {"hf_parquet", "hf_tar", "http_tar", "zip_range", "hf_files", "hf_json", "mdc"}
 
 #: split names that are a benchmark's evaluation data (a source reading one must say ``eval_split=True``)
 EVAL_SPLIT_NAMES = re.compile(r"^(test|eval)", re.IGNORECASE)
@@ -137,7 +149,9 @@ def primary_source(spec: DatasetSpec) -> SourceSpec | None:
 
 
 def split_label(spec: DatasetSpec, zh: bool = False) -> str:
-    """The split the primary source reads, for ``list`` and the docs: ``train.100``, ``test (eval split)``."""
+    """The split the primary source reads and whether a benchmark evaluates on it, for ``list`` and the docs:
+    ``train.100``, ``test (eval split)``. The mark comes from the source's ``eval_split`` (the catalog's evidence:
+    ESC-50's ``train`` is mteb's benchmark split), not from the split's name."""
     src = primary_source(spec)
     split = source_split(src) if src is not None else None
     if not split:
@@ -168,14 +182,10 @@ def availability(spec: DatasetSpec) -> str:
 
 
 def route(spec: DatasetSpec, zh: bool = False) -> str:
-    """Short human description of the ordered sources plus the primary source's split, e.g.
-    "Hub parquet → HTTP tar stream · split train.100" (``list`` and the docs tables show it)."""
+    """Short human description of the ordered sources, e.g. "Hub parquet → HTTP tar stream" (``list`` and the
+    docs tables show it beside ``split_label``)."""
     labels = ROUTE_LABELS_ZH if zh else ROUTE_LABELS
-    text = " → ".join(dict.fromkeys(labels[s.kind] for s in spec.sources))
-    split = split_label(spec, zh)
-    if split:
-        text += f" · 划分 {split}" if zh else f" · split {split}"
-    return text
+    return " → ".join(dict.fromkeys(labels[s.kind] for s in spec.sources))
 
 
 # --- JSON view ----------------------------------------------------------------------------------------
@@ -314,7 +324,7 @@ def check_coherent(spec: DatasetSpec) -> list[str]:
             problems.append(f"source #{i} unverified without a note")
         if src.kind == "local" and not src.note:
             problems.append(f"source #{i} local without a note on the layout to supply")
-        if src.kind in ("hf_parquet", "hf_tar", "hf_files") and not src.repo:
+        if src.kind in ("hf_parquet", "hf_tar", "hf_files", "hf_json") and not src.repo:
             problems.append(f"source #{i} {src.kind} without repo")
         if src.kind in ("http_tar",) and not src.url:
             problems.append(f"source #{i} {src.kind} without url")
@@ -331,7 +341,7 @@ def substitutes_of(spec: DatasetSpec) -> list[DatasetSpec]:
 
 
 def by_stratum(specs: Iterable[DatasetSpec]) -> Mapping[str, list[DatasetSpec]]:
-    """Entries grouped per stratum, in S1, S2, S3 order."""
+    """Entries grouped per stratum, in S1, S2, S3, S0 order."""
     groups: dict[str, list[DatasetSpec]] = {s: [] for s in STRATA}
     for spec in specs:
         groups[spec.stratum].append(spec)

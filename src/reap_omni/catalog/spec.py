@@ -23,6 +23,11 @@ Optional fields (a missing column leaves the field empty, with a warning):
 * ``id`` original id; ``group`` speaker / recording / source video (diversity across the sample);
   ``lang``; ``start`` / ``end`` (seconds, clip window inside the media); ``duration``.
 
+Text rows (stratum S0, modality ``text``): ``question`` (the instruction) and ``answer``, or ``messages`` (a chat,
+a list of ``{role, content}``: its first user turn is the question, the assistant's reply after it the answer).
+The answer becomes the row's ``text`` and the question ``meta.question``, newlines kept (code and worked
+solutions need them); no template applies (``catalog.text.text_row``).
+
 Value syntax: ``"col"`` one column; ``"a,b,c"`` gathers several columns into a list (LongVideoBench
 ``option0..option4``); ``"col[0]"`` takes one element of a list column (VATEX ``enCap[0]``).
 
@@ -79,24 +84,25 @@ from typing import Any, Literal
 
 import msgspec
 
-Stratum = Literal["S1", "S2", "S3"]
-Modality = Literal["audio", "video", "mixed"]
+Stratum = Literal["S0", "S1", "S2", "S3"]
+Modality = Literal["text", "audio", "video", "mixed"]
 SourceKind = Literal[
     "hf_parquet",  # parquet files in a Hub repo (main, refs/convert/parquet, refs/pr/N): row-group reads
     "hf_tar",  # tar/tar.gz files in a Hub repo, streamed member by member, paired with a metadata file
     "http_tar",  # tar/tar.gz behind a plain HTTP URL (OpenSLR, CVDF), streamed, stopped after N samples
     "zip_range",  # members of a remote zip (Hub or HTTP) read through Range requests
     "hf_files",  # loose files in a Hub repo plus an annotation file
+    "hf_json",  # JSON/JSONL data files of a Hub repo (text sets with no parquet export), fetched whole
     "youtube",  # YouTube ids with time windows (optional extra [youtube])
     "local",  # a user-supplied local copy (licence-gated corpora), read by a layout importer
     "mdc",  # Mozilla Data Collective (Common Voice)
 ]
 SOURCE_KINDS: tuple[str, ...] = SourceKind.__args__  # type: ignore[attr-defined]
-STRATUM_MODALITY: dict[str, str] = {"S1": "audio", "S2": "video", "S3": "mixed"}
+STRATUM_MODALITY: dict[str, str] = {"S0": "text", "S1": "audio", "S2": "video", "S3": "mixed"}
 #: Column keys a reader may be asked to fill (see the module docstring).
 COLUMN_KEYS: tuple[str, ...] = (
     "audio", "video", "text", "caption", "translation", "label", "question", "options", "answer",
-    "id", "group", "lang", "start", "end", "duration",
+    "id", "group", "lang", "start", "end", "duration", "messages",
 )
 OPTIONAL_COLUMN_KEYS: tuple[str, ...] = ("id", "group", "lang", "start", "end", "duration")
 

@@ -200,3 +200,45 @@ def render_text(source: SourceSpec, fields: Mapping[str, Any], dataset: str = ""
             return None
         text = cleaned
     return whitespace(text)
+
+
+# -- text rows (S0) ----------------------------------------------------------------------------------------
+def _content(turn: Any) -> str:
+    """A chat turn's text: ``{"role", "content"}`` dicts (HF chat format) or a plain string."""
+    if isinstance(turn, Mapping):
+        turn = turn.get("content")
+    if isinstance(turn, (int, float)) and not isinstance(turn, bool):
+        return str(turn)
+    return turn.strip() if isinstance(turn, str) else ""
+
+
+def chat_turns(messages: Any) -> tuple[str, str]:
+    """``(question, answer)`` of a chat: its first user turn and the assistant turn right after it.
+
+    Later turns are left out: a row is one instruction and its answer, as REAP's text calibration uses them.
+    Empty strings when the chat has no such pair (the row is then refused as having no answer).
+    """
+    if not isinstance(messages, (list, tuple)):
+        return "", ""
+    for i, turn in enumerate(messages):
+        if isinstance(turn, Mapping) and turn.get("role") == "user":
+            nxt = messages[i + 1] if i + 1 < len(messages) else None
+            if isinstance(nxt, Mapping) and nxt.get("role") == "assistant":
+                return _content(turn), _content(nxt)
+            return _content(turn), ""
+    return "", ""
+
+
+def text_row(fields: Mapping[str, Any]) -> tuple[str, str]:
+    """``(question, answer)`` of a text (S0) candidate: ``question``/``answer`` fields, or a ``messages`` chat.
+
+    Outer whitespace is stripped, inner newlines kept (code, worked solutions). An empty answer means the row
+    cannot be used (the caller rejects it as ``empty_text``).
+    """
+    if fields.get("messages") is not None:
+        question, answer = chat_turns(fields["messages"])
+    else:
+        question, answer = "", ""
+    question = _content(fields.get("question")) if fields.get("question") is not None else question
+    answer = _content(fields.get("answer")) if fields.get("answer") is not None else answer
+    return question, answer

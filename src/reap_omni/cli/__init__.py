@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from reap_omni import __version__
+from reap_omni import __version__, interrupts
 from reap_omni.errors import ReapOmniError
 from reap_omni.fileio import storage_error
 
@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "reap_omni.cli.training_cmds",
     "reap_omni.cli.prune_cmds",
     "reap_omni.cli.eval_cmds",
+    "reap_omni.cli.heal_cmds",
 )
 
 #: Subcommand groups exposed by the seed-compatible root scripts.
@@ -80,13 +81,28 @@ def _log_handler(prog: str, quiet: bool) -> logging.Handler:
     return handler
 
 
-def run(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the command; returns the exit code instead of exiting."""
-    parser = build_parser(prog, only)
+def command_parser(prog: str, command: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand under the name ``prog``, for a root shim that runs that command only:
+    its usage line and errors read ``prog [options]``, which works as typed (not ``prog command [options]``)."""
+    parser = build_parser(prog, [command])
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    cmd = sub.choices[command]
+    cmd.prog = prog
+    return cmd
+
+
+def run(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequence[str] | None = None,
+        command: str | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit code instead of exiting.
+
+    ``command``: the one subcommand a root shim runs; ``argv`` then holds its options only.
+    """
+    parser = build_parser(prog, only) if command is None else command_parser(prog, command)
     args = parser.parse_args(argv)
     handler = _log_handler(prog, bool(getattr(args, "quiet", False)))
     try:
-        return int(args.func(args) or 0)
+        with interrupts.stop_signals_interrupt():  # SIGTERM and SIGHUP end a run the way Ctrl-C does
+            return int(args.func(args) or 0)
     except ReapOmniError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -99,12 +115,13 @@ def run(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequen
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; finished rows and files are kept, partial ones discarded; rerun to resume",
               file=sys.stderr)
-        return 130
+        return interrupts.exit_code()
     except BrokenPipeError:
         return 141
     finally:
         logging.getLogger("reap_omni").removeHandler(handler)
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequence[str] | None = None) -> None:
-    sys.exit(run(argv, prog, only))
+def main(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequence[str] | None = None,
+         command: str | None = None) -> None:
+    sys.exit(run(argv, prog, only, command))

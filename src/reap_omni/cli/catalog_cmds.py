@@ -20,12 +20,13 @@ from reap_omni.catalog.registry import (
     check_coherent,
     route,
     select,
+    split_label,
 )
 from reap_omni.catalog.spec import DatasetSpec
 from reap_omni.errors import ReapOmniError, ValidationFailed
 from reap_omni.fileio import atomic_write_bytes
 
-_STRATUM_NAMES = {"S1": "S1 audio-only", "S2": "S2 video-only", "S3": "S3 mixed audio+video"}
+_STRATUM_NAMES = {"S1": "S1 audio-only", "S2": "S2 video-only", "S3": "S3 mixed audio+video", "S0": "S0 text"}
 
 
 def add_list_arguments(parser: argparse.ArgumentParser, extended_default: bool = False) -> None:
@@ -54,21 +55,25 @@ def print_list(specs: Sequence[DatasetSpec], as_json_output: bool = False, out: 
     if as_json_output:
         out.write(as_json(specs) + "\n")
         return
-    rows = {st: [(s.name + (" *" if s.recommended else ""), s.title, s.scale, s.task, availability(s), route(s))
-                 for s in members] for st, members in by_stratum(specs).items()}  # fmt: skip
+    rows = {st: [(s.name + (" *" if s.recommended else ""), s.title, s.scale, s.task, availability(s),
+                  split_label(s) or "-", route(s)) for s in members] for st, members in by_stratum(specs).items()}
     flat = [r for members in rows.values() for r in members]
     if not flat:
         out.write("no datasets match\n")
         return
-    widths = [max(len(r[i]) for r in flat) for i in range(5)]
+    header = ("name", "dataset", "scale", "task", "access", "split used", "sources in order")
+    widths = [max(len(r[i]) for r in [*flat, header]) for i in range(6)]
+    out.write("  " + "  ".join(c.ljust(w) for c, w in zip(header[:6], widths, strict=True)) + "  " + header[6] + "\n")
     for stratum, members in rows.items():
         if not members:
             continue
         out.write(f"{_STRATUM_NAMES[stratum]}:\n")
         for r in members:
-            out.write("  " + "  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5] + "\n")
-    out.write(f"{len(flat)} datasets (* = quickstart mix; availability: open, gated = account/terms, "
-              "gated+mirror = account/terms or an open mirror, opt_in = YouTube or risky mirror, local = your copy). "
+            out.write("  " + "  ".join(c.ljust(w) for c, w in zip(r[:6], widths, strict=True)) + "  " + r[6] + "\n")
+    out.write(f"{len(flat)} datasets (* = quickstart mix; access: open, gated = account/terms, "
+              "gated+mirror = account/terms or an open mirror, opt_in = YouTube or risky mirror, local = your copy; "
+              "split used = the first source's, '(eval split)' = a benchmark evaluates on it, by the catalog's "
+              "evidence; quickstart skips such sources unless --allow-eval-splits). "
               "Details: DATASETS_CATALOG.md or --json.\n")
 
 

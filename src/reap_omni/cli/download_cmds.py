@@ -18,17 +18,18 @@ from pathlib import Path
 
 from reap_omni.calibration_set.options import (
     AUDIO_FORMATS,
+    STRATA,
     BuildOptions,
     MediaOptions,
     absolute_output,
     media_options_from_lock,
 )
-from reap_omni.calibration_set.plan import PlanItem, balanced_plan, per_dataset_plan, rebalance
+from reap_omni.calibration_set.plan import PlanItem, per_dataset_plan, quickstart_plan, rebalance
 from reap_omni.catalog.spec import DatasetSpec
 from reap_omni.errors import ReapOmniError
 from reap_omni.manifest.stats import BuildStats
 
-MODALITIES = ("audio", "video", "mixed", "all")
+MODALITIES = ("audio", "video", "mixed", "text", "all")
 
 
 # -- arguments ---------------------------------------------------------------------------------------------
@@ -77,13 +78,14 @@ def _add_build_arguments(p: argparse.ArgumentParser, *, output: str, samples_hel
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "download", help="download a calibration sample of named datasets (or a modality)",
-        description="Sample --samples rows from each dataset into <output>/calibration/{audio,video,mixed}.jsonl "
+        description="Sample --samples rows from each dataset into <output>/calibration/{audio,video,mixed,text}.jsonl "
         "with media under <output>/<dataset>/. Reruns resume; the exit code is 1 when a dataset fell short.",
     )  # fmt: skip
     p.add_argument("--dataset", "-d", nargs="+", metavar="NAME",
                    help="catalog names or aliases, or 'all' (see `reap-omni list`)")
     p.add_argument("--modality", "-m", choices=MODALITIES, default="all",
-                   help="every dataset of this modality (with --dataset: check the names are of it)")
+                   help="every dataset of this modality (text: the S0 chat/math/code sets; with --dataset: check "
+                        "the names are of it)")
     p.add_argument("--extended", action="store_true", help="with --modality or 'all': include the extended set")
     p.add_argument("--list", action="store_true", help="list the datasets instead of downloading (as `list`)")
     p.add_argument("--from-lock", metavar="FILE", help="rebuild exactly the rows of a manifest.lock.json")
@@ -97,6 +99,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     q.add_argument("--demo", action="store_true",
                    help="offline demo: serve generated fixture repos on 127.0.0.1 and build from them")
+    q.add_argument("--text", type=int, default=0, metavar="N",
+                   help="also N rows of text (S0: chat, math, code; answers in `text`, instructions in meta.question) "
+                        "for `prune/eval --text-data`; off by default")
+    q.add_argument("--allow-eval-splits", action="store_true",
+                   help="also use sources that offer only a benchmark's evaluation split (left out by default; their "
+                        "rows are flagged and the summary names the benchmark)")
     _add_build_arguments(q, output="./calibration_data", samples_default=None,
                          samples_help="rows per stratum (default 100; 12 with --demo)")
     q.set_defaults(func=cmd_quickstart)
@@ -184,7 +192,7 @@ def _download_from_lock(args: argparse.Namespace) -> int:
         stats = runner.run(plan)
         runner.finish()
     rows = []
-    for stratum in ("audio", "video", "mixed"):
+    for stratum in STRATA:
         path = options.manifest_path(stratum)
         if path.exists():
             rows.extend(obj for _, obj in iter_json_objects(path))
@@ -210,7 +218,7 @@ def _run(options: BuildOptions, plan: list[PlanItem]) -> int:
 def _print_outputs(options: BuildOptions, stats: BuildStats) -> None:
     if options.quiet:
         return
-    written = [(s, options.manifest_path(s)) for s in ("audio", "video", "mixed") if options.manifest_path(s).exists()]
+    written = [(s, options.manifest_path(s)) for s in STRATA if options.manifest_path(s).exists()]
     for stratum, path in written:
         print(f"{stratum:>5}: {path}")
     if written:
@@ -221,7 +229,7 @@ def report_hint(options: BuildOptions) -> str | None:
     """The ``report`` command for ``--output``, as the last hint of a run that wrote rows (None otherwise)."""
     if options.quiet:
         return None
-    paths = (options.manifest_path(s) for s in ("audio", "video", "mixed"))
+    paths = (options.manifest_path(s) for s in STRATA)
     if not any(p.is_file() and p.stat().st_size for p in paths):
         return None
     return ("\nSee what the calibration set holds (rows, hours, speakers, languages, licences, plots):\n"
@@ -239,28 +247,32 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     samples = args.samples if args.samples is not None else (12 if args.demo else 100)
     if samples < 1:
         raise ReapOmniError(f"--samples must be at least 1 (got {samples})")
+    if args.text < 0:
+        raise ReapOmniError(f"--text must not be negative (got {args.text})")
     from reap_omni.catalog.registry import select
 
-    datasets = _with_source_options(select(None, "all", recommended_only=True), args.source_option)
-    if not datasets:
+    mix = select(None, "all", recommended_only=True)
+    if not mix:
         raise ReapOmniError("the catalog has no recommended datasets")
-    options = options_from_args(args, samples)
+    text_sets = select(None, "text") if args.text else []  # S0 only when asked for: the default mix is unchanged
+    datasets = _with_source_options(mix + text_sets, args.source_option)
+    options = dataclasses.replace(options_from_args(args, samples), allow_eval_splits=args.allow_eval_splits)
     if args.demo:
         options = dataclasses.replace(options, demo=True)
         from reap_omni.calibration_set.demo import demo_hub
 
-        with demo_hub(datasets, samples) as demo_datasets:
+        with demo_hub(datasets, samples, args.text) as demo_datasets:
             if not options.quiet:
                 print(f"reap-omni: demo mode: generated fixture repos on {os.environ['HF_ENDPOINT']} "
                       "(nothing is downloaded from the internet)", file=sys.stderr)  # fmt: skip
-            return _quickstart(options, demo_datasets, samples)
-    return _quickstart(options, datasets, samples)
+            return _quickstart(options, demo_datasets, samples, args.text)
+    return _quickstart(options, datasets, samples, args.text)
 
 
-def _quickstart(options: BuildOptions, datasets: list[DatasetSpec], samples: int) -> int:
+def _quickstart(options: BuildOptions, datasets: list[DatasetSpec], samples: int, text_samples: int = 0) -> int:
     from reap_omni.calibration_set.runner import BuildRunner
 
-    plan = balanced_plan(datasets, samples)
+    plan = quickstart_plan(datasets, samples, text_samples)
     with BuildRunner(options) as runner:
         stats = runner.run(plan)
         # a dataset that failed leaves its share to the others of its stratum, so each stratum still gets N rows
@@ -275,9 +287,9 @@ def _quickstart(options: BuildOptions, datasets: list[DatasetSpec], samples: int
             plan = [targets.get(p.name, p) for p in plan]
         runner.finish()
     _print_outputs(options, runner.stats)
-    short = _short_strata(plan, runner.stats, samples)
+    short = _short_strata(plan, runner.stats, {"text": text_samples}, samples)
     if short:
-        print(missing_strata_advice(short, options), file=sys.stderr)
+        print(missing_strata_advice(short, options, text_samples), file=sys.stderr)
         _print_report_hint(options)
         return 1
     print(next_command(options, runner.stats, samples))
@@ -285,19 +297,22 @@ def _quickstart(options: BuildOptions, datasets: list[DatasetSpec], samples: int
     return 0
 
 
-def _short_strata(plan: list[PlanItem], stats: BuildStats, samples: int) -> dict[str, int]:
-    """Strata with fewer than ``samples`` rows -> the rows they have."""
+def _short_strata(plan: list[PlanItem], stats: BuildStats, wanted: dict[str, int],
+                  samples: int) -> dict[str, tuple[int, int]]:
+    """Strata with fewer rows than wanted (``wanted[stratum]``, else ``samples``) -> (rows they have, wanted)."""
     have: dict[str, int] = {}
     for item in plan:
         have[item.stratum] = have.get(item.stratum, 0) + stats.datasets[item.name].rows
-    return {s: n for s, n in have.items() if n < samples}
+    want = {s: wanted.get(s, samples) for s in have}
+    return {s: (n, want[s]) for s, n in have.items() if n < want[s]}
 
 
-def missing_strata_advice(short: dict[str, int], options: BuildOptions) -> str:
-    """One line: which strata fell short and how to finish; pruning needs all three (S1/S2/S3 contrasts)."""
+def missing_strata_advice(short: dict[str, tuple[int, int]], options: BuildOptions, text_samples: int = 0) -> str:
+    """One line: which strata fell short and how to finish; pruning needs all three (S1/S2/S3 contrasts), and
+    the text rows asked for with ``--text``."""
     rerun = " ".join(["reap-omni", "quickstart", "--output", shlex.quote(str(options.output)),
-                      "--samples", str(options.samples)])  # fmt: skip
-    have = ", ".join(f"{s} {n}/{options.samples}" for s, n in short.items())
+                      "--samples", str(options.samples)] + (["--text", str(text_samples)] if text_samples else []))
+    have = ", ".join(f"{s} {n}/{want}" for s, (n, want) in short.items())
     return (f"reap-omni: not ready to prune: {have} rows; fix the failures above (network, access: HF_TOKEN, "
             f"moved files: --source-option), then rerun to resume: {rerun}")
 
@@ -305,7 +320,7 @@ def missing_strata_advice(short: dict[str, int], options: BuildOptions) -> str:
 def next_command(options: BuildOptions, stats: BuildStats, samples: int) -> str:
     """The pruning command to run next, with the manifests that have rows."""
     flags = []
-    for stratum in ("audio", "video", "mixed"):
+    for stratum in STRATA:
         if any(d.stratum == stratum and d.rows for d in stats.datasets.values()):
             flags += [f"--{stratum}-data", shlex.quote(str(options.manifest_path(stratum)))]
     args = ["--model-path", "/path/to/Qwen3-Omni-30B-A3B", "--output-path", "/path/to/pruned", *flags,

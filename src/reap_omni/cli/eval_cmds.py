@@ -30,7 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default=",".join(METHOD_NAMES),
                    help=f"comma-separated selections to evaluate, from {', '.join(METHOD_NAMES)}; '' for none "
                    "(the original is always evaluated)")
-    p.add_argument("--pruned", help="also evaluate this written pruned checkpoint (loaded after the original is freed)")
+    p.add_argument("--pruned", action="append", default=[], metavar="[NAME=]PATH",
+                   help="also evaluate this written checkpoint (loaded after the original is freed); repeat with "
+                   "names to compare several, e.g. --pruned pruned=P --pruned healed=H: the later ones' recovered "
+                   "share of the first one's gap to the original is reported per stratum and pooled")
     p.add_argument("--audio-data", help="S1: held-out unified JSONL of audio rows")
     p.add_argument("--video-data", help="S2: held-out unified JSONL of video rows")
     p.add_argument("--mixed-data", help="S3: held-out unified JSONL of videos whose audio track is used")
@@ -44,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-calibration-rows", action="store_true",
                    help="drop rows that are in the calibration set instead of refusing to run")
     p.add_argument("--output", required=True, help="folder for eval.json, eval.md, eval_rows.jsonl and the PNGs")
-    p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="REAP-OMNI's lambda (as prune)")
-    p.add_argument("--beta", type=float, default=1.0, help="REAP-OMNI's beta (as prune)")
+    p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="REAP-OMNI's lambda (as prune; finite, >= 0)")
+    p.add_argument("--beta", type=float, default=1.0, help="REAP-OMNI's beta (as prune; finite, >= 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random selection")
     p.add_argument("--kl-top-k", type=int, default=64,
                    help="the original's top-k log-probabilities kept per token for KL (the rest is one bucket)")
@@ -65,15 +68,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_eval_cmd(args: argparse.Namespace) -> int:
+    from reap_omni.prune.preflight import check_model
+
+    check_model(args.model, "thinker")  # before torch loads: a broken download fails in milliseconds
     require_prune_extra("evaluation")
-    from reap_omni.prune.evaluate import DEFAULT_ASR_PROMPT, EvalOptions, run_eval
+    from reap_omni.prune.eval_recovery import parse_named_checkpoints
+    from reap_omni.prune.evaluate import DEFAULT_ASR_PROMPT, ORIGINAL, PRUNED, EvalOptions, run_eval
     from reap_omni.prune.placement import parse_device_map, parse_max_memory
     from reap_omni.prune.progress import progress_enabled
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    named = parse_named_checkpoints(args.pruned, PRUNED, (ORIGINAL, *METHOD_NAMES))
+    one = len(named) == 1 and named[0][0] == PRUNED  # the single unnamed --pruned of before: same outputs
     opts = EvalOptions(
         model_path=args.model, output=args.output, scores=args.scores, retention_rate=args.retention,
-        methods=methods, pruned=args.pruned, audio_data=args.audio_data, video_data=args.video_data,
+        methods=methods, pruned=named[0][1] if one else None, pruned_named=[] if one else named,
+        audio_data=args.audio_data, video_data=args.video_data,
         mixed_data=args.mixed_data, samples=args.samples, max_new_tokens=args.max_new_tokens,
         asr_prompt=args.asr_prompt or DEFAULT_ASR_PROMPT, calibration_lock=list(args.calibration_lock),
         skip_calibration_rows=args.skip_calibration_rows, lam=args.lam, beta=args.beta, seed=args.seed,

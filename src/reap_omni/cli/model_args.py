@@ -23,14 +23,16 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seq-len", type=int, default=4096, help="longer samples have their media shortened")
     p.add_argument("--video-fps", type=float, default=2.0, help="frames per second sampled from videos")
     p.add_argument("--video-max-pixels", type=int, help="cap on pixels per video frame (processor default if unset)")
+    p.add_argument("--max-media-seconds", type=float, default=300.0,
+                   help="read at most this many seconds of each row's audio/video (0: only --max-seq-len limits it)")
 
 
 def input_options(args: argparse.Namespace):
     """``prune.inputs.InputOptions`` from the arguments of ``add_input_arguments``, checked."""
     from reap_omni.prune.inputs import InputOptions
 
-    if args.video_fps <= 0:
-        raise ReapOmniError("--video-fps must be positive")
+    if not 0 < args.video_fps < float("inf"):  # NaN fails too
+        raise ReapOmniError("--video-fps must be a positive number")
     if args.max_seq_len < 16:
         raise ReapOmniError("--max-seq-len must be at least 16")
     size = None
@@ -38,4 +40,7 @@ def input_options(args: argparse.Namespace):
         if args.video_max_pixels < 16 * 16:
             raise ReapOmniError("--video-max-pixels must be at least 256")
         size = {"shortest_edge": min(args.video_max_pixels, 128 * 32 * 32), "longest_edge": args.video_max_pixels}
-    return InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len)
+    if not (args.max_media_seconds == 0 or 1 <= args.max_media_seconds < float("inf")):  # NaN fails too
+        raise ReapOmniError(f"--max-media-seconds must be at least 1 (or 0: no cap), got {args.max_media_seconds}")
+    return InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len,
+                        max_media_seconds=args.max_media_seconds or None)

@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mixed-data", help="S3: unified JSONL of videos whose audio track is used")
     p.add_argument("--retention-rate", type=float, default=0.5, help="fraction of experts kept per layer (0, 1]")
     p.add_argument("--calibration-samples", type=int, default=100, help="rows used from each stratum")
-    p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="weight of the audio-video bonus")
-    p.add_argument("--beta", type=float, default=1.0, help="how much video-only salience is subtracted from S3")
+    p.add_argument("--lambda", dest="lam", type=float, default=1.0,
+                   help="weight of the audio-video bonus (finite, >= 0)")
+    p.add_argument("--beta", type=float, default=1.0,
+                   help="how much video-only salience is subtracted from S3 (finite, >= 0)")
     p.add_argument("--component", choices=("thinker", "talker"), default="thinker", help="which MoE to prune")
     p.add_argument("--device", help="one torch device for calibration, e.g. cuda:0 (default cpu)")
     p.add_argument("--device-map", help="spread the model over devices with accelerate: auto, balanced, "
@@ -54,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_prune_cmd(args: argparse.Namespace) -> int:
+    from reap_omni.prune.preflight import check_model
+
+    check_model(args.model_path, args.component)  # before torch loads: a broken download fails in milliseconds
     require_prune_extra("pruning")
     from reap_omni.prune.pipeline import PruneOptions, run_prune
     from reap_omni.prune.placement import parse_device_map, parse_max_memory

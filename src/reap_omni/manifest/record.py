@@ -10,7 +10,7 @@ One JSON object per line::
 * ``video``  — a ``video`` file (S2); its audio track, if any, is not used
 * ``mixed``  — a ``video`` whose audio track is used (S3), optionally the extracted ``audio`` file too
 * ``image``  — one or more ``image`` files
-* ``text``   — no media
+* ``text``   — no media; the answer in ``text``, the instruction in ``meta.question`` or a chat in ``meta.messages``
 
 Media fields hold a path (or, for ``image``, a path or a list of paths).
 """
@@ -105,8 +105,11 @@ def record_problems(rec: Record) -> list[str]:
     elif rec.modality == "image":
         if not has_image:
             problems.append("modality 'image' needs an 'image' path")
-    elif rec.modality == "text" and (has_audio or has_video or has_image):
-        problems.append("modality 'text' must not reference media files")
+    elif rec.modality == "text":
+        if has_audio or has_video or has_image:
+            problems.append("modality 'text' must not reference media files")
+        if not rec.text.strip():
+            problems.append("modality 'text' needs the answer in 'text' (the instruction goes to meta.question)")
     if rec.duration is not None and rec.duration < 0:
         problems.append("field 'duration' is negative")
     return problems

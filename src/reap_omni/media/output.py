@@ -20,6 +20,7 @@ from typing import IO, Any
 import av
 
 from reap_omni.fileio import STORAGE_ERRNOS, temp_path_for
+from reap_omni.interrupts import received
 
 
 def _open_file(path: Path) -> IO[bytes]:
@@ -63,6 +64,9 @@ class MediaOutputs:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc is None and received() is not None:  # a stop signal whose first raise was swallowed
+            self._cleanup()
+            raise KeyboardInterrupt
         if exc is None:
             try:
                 for dest in self.dests:

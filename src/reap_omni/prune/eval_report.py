@@ -12,12 +12,48 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from reap_omni.fileio import atomic_output, atomic_write_bytes
+from reap_omni.fileio import atomic_output, atomic_write_bytes, staged_folder
+from reap_omni.output_guard import Output, check_state, replaced_folder
 
 PLOTS = {"eval_nll_kl.png": "mean NLL and KL per method and stratum",
          "eval_overlap.png": "per-layer kept-set overlap between methods"}
 STRATUM_LABELS = {"S1": "S1 audio", "S2": "S2 video", "S3": "S3 audio+video"}
 _log = logging.getLogger("reap_omni.prune.eval")
+
+
+#: Every file eval writes into ``--output``; a folder holding these alone is a previous eval output.
+OUTPUT_FILES = ("eval.json", "eval.md", "eval_rows.jsonl", *PLOTS)
+
+
+def is_eval_output(folder: Path) -> bool:
+    """A folder an earlier eval wrote: an ``eval.json`` of ours and nothing but eval's own files (or temps of a
+    killed run), so that replacing it as a whole loses nothing of the user's."""
+    try:
+        names = [e.name for e in folder.iterdir()]
+        with open(folder / "eval.json", "rb") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return False
+    meta = doc.get("meta") if isinstance(doc, dict) else None
+    ours = isinstance(meta, dict) and str(meta.get("format", "")).startswith("reap-omni-eval/")
+    return ours and all(n in OUTPUT_FILES or (n.startswith(".") and ".tmp-" in n) for n in names)
+
+
+def output_folder(path: str | Path) -> Output:
+    """``--output`` for the guard: replaced as a whole, when empty or a previous eval output (no flag needed)."""
+    return replaced_folder(path, "--output", is_eval_output, needs_overwrite=False)
+
+
+def write_output_set(out: Path, doc: dict[str, Any], row_records: list[dict[str, Any]]) -> list[Path]:
+    """Write the whole set as one: into a temp folder beside ``out``, then swapped in (``fileio.commit_folder``).
+
+    A kill mid-write leaves the previous set (or none), never one run's ``eval.json`` beside another's plots
+    or rows; the next run removes the temp folder. Writing file by file into ``out`` could not promise that,
+    which is why ``--output`` must be a folder of eval's own (``is_eval_output``) or empty.
+    """
+    with staged_folder(out, before_commit=lambda: check_state(output_folder(out), out, overwrite=False)) as tmp:
+        written = write_outputs(tmp, doc, row_records)
+    return [out / p.name for p in written]
 
 
 def write_outputs(folder: Path, doc: dict[str, Any], row_records: list[dict[str, Any]]) -> list[Path]:
@@ -68,6 +104,8 @@ def markdown(doc: dict[str, Any], plots: list[str]) -> str:
                      f"random seed {meta.get('seed')})")
     if meta.get("pruned"):
         lines.append(f"- pruned checkpoint: `{meta['pruned']}`")
+    for name, path in (meta.get("checkpoints") or {}).items():
+        lines.append(f"- checkpoint `{name}`: `{path}`")
     lines.append(f"- KL(original ‖ method) over the original's top-{meta.get('kl_top_k')} tokens plus a tail bucket "
                  "(a lower bound of the exact KL; exact when k = vocabulary); top-1 = share of answer tokens whose "
                  "most likely token is the original's")
@@ -104,6 +142,10 @@ def markdown(doc: dict[str, Any], plots: list[str]) -> str:
                 cells.append(_fmt(r.get("gen_seconds"), 2))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    if doc.get("recovery"):
+        from reap_omni.prune.eval_recovery import recovery_markdown
+
+        lines += recovery_markdown(doc["recovery"], STRATUM_LABELS)
     overlap = meta.get("overlap") or {}
     if overlap:
         lines += ["## Kept-set overlap (mean over layers of |A ∩ B| / K)", "", "| methods | overlap |", "|---|---|"]

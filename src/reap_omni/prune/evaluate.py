@@ -6,7 +6,9 @@ of the router (``router_mask``), which routes exactly as the pruned checkpoint w
 original runs first: its next-token distributions at the answer tokens become the reference (top-k
 log-probabilities plus a tail bucket), and its audio/vision encoder outputs are recorded; every selection
 then reuses those encoder outputs (``encoder_replay``: the encoders hold no experts) and is scored against
-the reference. ``--pruned P`` evaluates a written checkpoint too, after the original is freed.
+the reference. ``--pruned P`` evaluates a written checkpoint too, after the original is freed; several named
+checkpoints (``pruned=P healed=H``) load one after another, and the later ones' recovered share of the
+first one's gap to the original is reported (``eval_recovery``).
 
 Inputs are the calibration path's own (``inputs.build_inputs``: the stratum's media through the model's
 processor and chat template, the row's text as the assistant turn), so the numbers measure what the
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reap_omni.errors import ReapOmniError
+from reap_omni.output_guard import resolve_path
 from reap_omni.prune.inputs import InputOptions, Sample, iter_batches, load_samples
 
 if TYPE_CHECKING:
@@ -47,6 +50,8 @@ class EvalOptions:
     retention_rate: float = 0.5
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     pruned: str | None = None
+    #: several named checkpoints (``--pruned NAME=PATH`` ...), evaluated after ``pruned`` in this order
+    pruned_named: list[tuple[str, str]] = field(default_factory=list)
     audio_data: str | None = None
     video_data: str | None = None
     mixed_data: str | None = None
@@ -329,6 +334,10 @@ def _check_options(opts: EvalOptions) -> None:
         raise ReapOmniError(f"unknown --methods entry {unknown[0]!r} (choose from {', '.join(METHODS)})")
     if len(set(opts.methods)) != len(opts.methods):
         raise ReapOmniError("--methods names a method twice")
+    names = [name for name, _ in checkpoints(opts)]
+    taken = [n for n in names if n in (ORIGINAL, *METHODS)]
+    if taken or len(set(names)) != len(names):
+        raise ReapOmniError(f"--pruned names must be unique and not {ORIGINAL} or a method: {', '.join(names)}")
     if any(m in NEEDS_SCORES for m in opts.methods) and not opts.scores:
         need = ", ".join(m for m in opts.methods if m in NEEDS_SCORES)
         raise ReapOmniError(f"--scores is required for {need} (a pruned folder or its reap_omni/scores.json)")
@@ -359,33 +368,20 @@ def run_eval(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
     the sums are all-reduced; rank 0 alone writes. Ranks other than 0 return ``{"rank": r}``.
     """
     from reap_omni.prune.distributed import Dist, env_rank
-    from reap_omni.prune.model_io import component_text_config, experts_key, read_config, text_config_hash
-    from reap_omni.prune.pipeline import moe_layers_from_config
-    from reap_omni.prune.scores import check_scores_fit, load_scores, num_kept
+    from reap_omni.prune.preflight import check_model, check_numbers, check_pruned, check_scores
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if env_rank() != 0:  # under torchrun every rank checks the same inputs; rank 0 alone speaks
         log = _quiet
     _check_options(opts)
-    cfg = read_config(opts.model_path)
-    text_cfg = component_text_config(cfg, "thinker")
-    layers = moe_layers_from_config(text_cfg)
-    if not layers:
-        raise ReapOmniError(f"{opts.model_path}: the thinker has no MoE layers: nothing to evaluate")
-    n_exp, top_k = int(text_cfg[experts_key(text_cfg)]), int(text_cfg["num_experts_per_tok"])
-    k = num_kept(opts.retention_rate, n_exp, top_k) if opts.methods else None
-
-    scores = None
-    if opts.scores:
-        scores = load_scores(opts.scores)
-        check_scores_fit(scores, "thinker", layers, n_exp, opts.scores)
-        want = scores.meta.get("text_config_sha256")
-        if want and want != text_config_hash(text_cfg):
-            raise ReapOmniError(f"{opts.scores} was computed on a model whose thinker config differs from "
-                                f"{opts.model_path}'s; evaluate the model the scores belong to")
+    _guard_outputs(opts, log)
+    facts = check_model(opts.model_path, "thinker")  # config, index, shard headers: no weight read
+    layers, n_exp, top_k = facts.layers, facts.num_experts, facts.top_k
+    k = check_numbers(facts, opts.lam, opts.beta, opts.retention_rate if opts.methods else None)
+    scores = check_scores(opts.scores, facts) if opts.scores else None
     kept = selections(opts.methods, scores, layers, n_exp, k, opts.lam, opts.beta, opts.seed) if opts.methods else {}
-    if opts.pruned:
-        read_config(opts.pruned)
+    for _name, path in checkpoints(opts):
+        check_pruned(path, facts)  # a sound checkpoint with fewer experts than the original
 
     paths = {"S1": opts.audio_data, "S2": opts.video_data, "S3": opts.mixed_data}
     rows = {s: load_rows(p, s, opts.samples) for s, p in paths.items() if p}
@@ -398,19 +394,22 @@ def run_eval(opts: EvalOptions, log: Callable[[str], None] | None = None) -> dic
             from reap_omni.install_hint import install_command
 
             raise ReapOmniError(f"scoring transcripts needs jiwer (the [prune] extra): {install_command('prune')}")
-    pruned_kept = _pruned_kept(opts.pruned) if opts.pruned else None
     all_kept = dict(kept)
-    if pruned_kept is not None and tuple(pruned_kept.shape) == (len(layers), pruned_kept.shape[1]):
-        all_kept[PRUNED] = pruned_kept
+    for name, path in checkpoints(opts):
+        pruned_kept = _pruned_kept(path)
+        if pruned_kept is not None and tuple(pruned_kept.shape) == (len(layers), pruned_kept.shape[1]):
+            all_kept[name] = pruned_kept
     meta = {
         "format": EVAL_FORMAT, "model_path": str(opts.model_path), "scores": opts.scores, "pruned": opts.pruned,
         "retention_rate": opts.retention_rate if opts.methods else None, "kept_per_layer": k, "num_experts": n_exp,
         "num_experts_per_tok": top_k, "layers": layers, "methods": [ORIGINAL, *opts.methods]
-        + ([PRUNED] if opts.pruned else []), "lambda": opts.lam, "beta": opts.beta, "seed": opts.seed,
+        + [name for name, _ in checkpoints(opts)], "lambda": opts.lam, "beta": opts.beta, "seed": opts.seed,
         "samples": opts.samples, "kl_top_k": opts.kl_top_k, "max_new_tokens": opts.max_new_tokens,
         "asr_prompt": opts.asr_prompt, "batch_size": opts.batch_size, "held_out": held_out,
         "kept": {m: v.tolist() for m, v in all_kept.items()}, "overlap": kept_overlap(all_kept),
     }
+    if opts.pruned_named:
+        meta["checkpoints"] = dict(checkpoints(opts))
 
     dist = Dist.from_env()
     try:
@@ -423,6 +422,25 @@ def _quiet(_msg: str) -> None:
     pass
 
 
+def _guard_outputs(opts: EvalOptions, log: Callable[[str], None]) -> None:
+    """``--output`` and ``--offload-folder`` against every input (``reap_omni.output_guard``), before any
+    model is loaded: the models, the scores, the calibration locks, the manifests and their media."""
+    from reap_omni.output_guard import guard_outputs, manifest_inputs, written_folder
+    from reap_omni.prune.distributed import env_rank
+    from reap_omni.prune.eval_report import output_folder
+    from reap_omni.prune.previous import scores_inputs
+
+    outputs = [output_folder(opts.output)]
+    if opts.offload_folder:
+        outputs.append(written_folder(opts.offload_folder, "--offload-folder"))
+    inputs = scores_inputs("--scores", opts.scores) + [("--calibration-lock", p) for p in opts.calibration_lock]
+    for flag, path in (("--audio-data", opts.audio_data), ("--video-data", opts.video_data),
+                       ("--mixed-data", opts.mixed_data)):
+        inputs += manifest_inputs(flag, path)
+    models = [("--model", opts.model_path)] + [("--pruned", path) for _name, path in checkpoints(opts)]
+    guard_outputs(outputs, model_dirs=models, inputs=inputs, clean=env_rank() == 0, log=log)
+
+
 def _evaluate(opts: EvalOptions, rows: dict[str, list[EvalRow]], kept: dict[str, Any], meta: dict[str, Any],
               log: Callable[[str], None], dist: Dist) -> dict[str, Any]:
     """The passes over this rank's shard, the all-reduce of the sums, and rank 0's outputs.
@@ -430,7 +448,7 @@ def _evaluate(opts: EvalOptions, rows: dict[str, list[EvalRow]], kept: dict[str,
     Every step that can fail on one rank is followed by a collective ``dist.check``, so a failure anywhere
     stops every rank (non-zero exit) instead of leaving the others waiting in a collective.
     """
-    out_dir = Path(opts.output)
+    out_dir = resolve_path(opts.output, "--output")  # '.' and symlinks: the folder the guard checked
     err: BaseException | None = None
     if dist.is_main:  # only rank 0 writes; it creates --output before any model is loaded
         try:
@@ -444,17 +462,24 @@ def _evaluate(opts: EvalOptions, rows: dict[str, list[EvalRow]], kept: dict[str,
     runner = _Runner(opts, {s: dist.shard(part) for s, part in rows.items()}, log, dist)
     runner.run_original_and_masked(kept)
     _free_memory()  # the original is gone before the pruned checkpoint loads: one model in memory at a time
-    if opts.pruned:
-        runner.run_pruned()
+    for name, path in checkpoints(opts):  # one checkpoint in memory at a time
+        runner.run_pruned(name, path)
         _free_memory()
     runner.acc = reduce_accumulators(runner.acc, dist)
     records = [r for part in dist.gather_objects(runner.row_records) for r in part]
     # one order whatever the world size: passes (original and masks, then pruned), strata, rows as listed
     strata = list(rows)
-    records.sort(key=lambda r: (r["method"] == PRUNED, strata.index(r["stratum"]), order[(r["stratum"], r["id"])]))
+    passes = {name: i + 1 for i, (name, _) in enumerate(checkpoints(opts))}
+    records.sort(key=lambda r: (passes.get(r["method"], 0), strata.index(r["stratum"]),
+                                order[(r["stratum"], r["id"])]))
     devices = dist.gather_objects(runner.meta.get("device"))
     doc = runner.document()
     doc["meta"].update(meta)
+    from reap_omni.prune.eval_recovery import recovery
+
+    rec = recovery(doc["strata"], [name for name, _ in checkpoints(opts)], ORIGINAL)
+    if rec is not None:
+        doc["recovery"] = rec
     doc["meta"]["world_size"] = dist.world_size
     if dist.active:
         doc["meta"]["devices"] = devices
@@ -464,13 +489,13 @@ def _evaluate(opts: EvalOptions, rows: dict[str, list[EvalRow]], kept: dict[str,
     doc["meta"]["seconds"] = round(time.perf_counter() - t_start, 3)
     err = None
     try:
-        from reap_omni.prune.eval_report import write_outputs
+        from reap_omni.prune.eval_report import write_output_set
 
-        write_outputs(out_dir, doc, records)
+        write_output_set(out_dir, doc, records)  # one atomic set: the old one or the new one, never a mix
     except Exception as exc:  # noqa: BLE001 - reported to the other ranks, then re-raised
         err = exc
     dist.check(err, "writing on rank 0")
-    log(f"wrote {out_dir / 'eval.json'}, eval.md and plots")
+    log(f"wrote {Path(opts.output) / 'eval.json'}, eval.md and plots")
     return doc
 
 
@@ -480,6 +505,11 @@ def _free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def checkpoints(opts: EvalOptions) -> list[tuple[str, str]]:
+    """The written checkpoints to evaluate, in order: ``(name, path)``; the first is the recovery reference."""
+    return ([(PRUNED, opts.pruned)] if opts.pruned else []) + list(opts.pruned_named)
 
 
 def _pruned_kept(path: str):
@@ -570,21 +600,22 @@ class _Runner:
             head.close()
             replay.clear()
 
-    def run_pruned(self) -> None:
+    def run_pruned(self, name: str = PRUNED, path: str | None = None) -> None:
         import torch
 
-        root, model, device, dtype = self._collective(lambda: self._load(self.opts.pruned),
-                                                      "loading the pruned checkpoint")
+        path = path or self.opts.pruned
+        root, model, device, dtype = self._collective(lambda: self._load(path),
+                                                      f"loading the pruned checkpoint {path}")
         head = _LogitsAt(root.get_output_embeddings())
         try:
             with torch.inference_mode():
                 for stratum in self.rows:
                     self._collective(lambda s=stratum: self._stratum(s, root, device, dtype, head, None, None, {},
-                                                                     pruned=True), f"stratum {stratum} ({PRUNED})")
+                                                                     pruned=name), f"stratum {stratum} ({name})")
         finally:
             head.close()
 
-    def _stratum(self, stratum, root, device, dtype, head, mask, replay, masks, pruned: bool = False) -> None:
+    def _stratum(self, stratum, root, device, dtype, head, mask, replay, masks, pruned: str | None = None) -> None:
         from reap_omni.prune.inputs import media_seconds
         from reap_omni.prune.progress import StratumProgress
 
@@ -592,10 +623,10 @@ class _Runner:
         by_id = {r.sample.id: r for r in rows}
         processor = self._processor()
         o = self.opts
-        methods = [PRUNED] if pruned else [ORIGINAL, *masks]
+        methods = [pruned] if pruned else [ORIGINAL, *masks]
         for m in methods:
             self.acc[stratum].setdefault(m, _Acc())
-        label = f" ({PRUNED})" if pruned else f" ({len(methods)} models)"
+        label = f" ({pruned})" if pruned else f" ({len(methods)} models)"
         if self.dist.active:
             label += f" (rank 0 of {self.dist.world_size})"
         with StratumProgress(stratum, len(rows), enabled=o.progress and self.dist.is_main, label=label) as bar:
@@ -670,7 +701,7 @@ class _Runner:
                 t0 = time.perf_counter()
                 logq = forward()
                 _sync(device)
-                record(PRUNED, logq, ref, time.perf_counter() - t0)
+                record(pruned, logq, ref, time.perf_counter() - t0)
                 return
             t0 = time.perf_counter()
             mask.set(None)

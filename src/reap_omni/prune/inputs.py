@@ -7,11 +7,16 @@
 
 Every stratum renders the same conversation (media, instruction, and the row's text as the answer), so
 the strata differ only in the modality tokens they feed. Text-only rows are refused: scoring them would
-measure text routing, not audio or video.
+measure text routing, not audio or video; so are rows of another modality, except a 'mixed' row in S2
+(its frames) or, with its extracted track, in S1 (a warning says so).
+
+Media are decoded only as far as ``--max-seq-len`` (and ``--max-media-seconds``) can use them
+(``media_window``), so memory does not grow with a file's length or resolution.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +26,9 @@ from typing import Any
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.manifest.record import Record, iter_records
 from reap_omni.prune.media_load import SAMPLE_RATE, load_audio, load_video_frames
+from reap_omni.prune.media_window import MIN_SECONDS, VideoGeometry, audio_seconds_cap, window_seconds
+
+_log = logging.getLogger(__name__)
 
 STRATUM_NAMES = {"S1": "audio", "S2": "video", "S3": "mixed"}
 STRATUM_FLAGS = {"S1": "--audio-data", "S2": "--video-data", "S3": "--mixed-data"}
@@ -50,28 +58,62 @@ def _resolve(media: str, manifest: Path) -> Path:
 
 
 def load_samples(manifest: str | os.PathLike[str], stratum: str, limit: int) -> list[Sample]:
-    """The first ``limit`` rows of a stratum's manifest, checked to carry that stratum's media."""
+    """The first ``limit`` rows of a stratum's manifest, checked to carry that stratum's media.
+
+    A row of another modality is refused (``_modality_check``), or, where the stratum can use it as it is,
+    taken with one warning line per manifest naming the first such row and how many there are.
+    """
     path = Path(manifest)
     flag = STRATUM_FLAGS[stratum]
     if not path.is_file():
         raise InputError(f"{flag} manifest not found", path)
     samples: list[Sample] = []
+    warned: dict[str, list[Any]] = {}  # message -> [first location, count]
     for line, rec in iter_records(path):
+        note = _modality_check(rec, stratum, path, line)
+        if note:
+            warned.setdefault(note, [f"{path}:{line}: row {rec.id!r}", 0])[1] += 1
         samples.append(_sample(rec, stratum, path, line))
         if len(samples) >= limit:
             break
     if not samples:
         raise InputError(f"{flag} manifest has no rows; stratum {stratum} needs at least one", path)
+    for note, (where, count) in warned.items():
+        more = f" ({count} such rows)" if count > 1 else ""
+        _log.warning("%s %s%s", where, note, more)
     return samples
 
 
-def _sample(rec: Record, stratum: str, path: Path, line: int) -> Sample:
+#: Rows a stratum takes although they are of another modality: what it uses of them (said once, as a warning).
+_USABLE = {
+    ("S1", "mixed"): "is a 'mixed' row: stratum S1 (audio) uses only its 'audio' file, the extracted sound track",
+    ("S2", "mixed"): "is a 'mixed' row: stratum S2 (video) uses only its frames, not its sound",
+}
+#: Where a row of another modality belongs, for the refusal.
+_BELONGS = {"audio": "--audio-data (S1)", "video": "--video-data (S2)", "mixed": "--mixed-data (S3)"}
+
+
+def _modality_check(rec: Record, stratum: str, path: Path, line: int) -> str | None:
+    """None for a row of the stratum's modality, the warning for a usable other one; raises otherwise."""
     want = STRATUM_NAMES[stratum]
-    if rec.modality == "text" or not (rec.audio or rec.video):
+    if rec.modality == "text" or (rec.modality != "image" and not (rec.audio or rec.video)):
         raise InputError(
             f"row {rec.id!r} is text-only; stratum {stratum} ({want}) needs real {want} media, text-only rows "
             "would score text routing instead", path, line,
         )
+    if rec.modality == want:
+        return None
+    note = _USABLE.get((stratum, rec.modality))
+    if note and (stratum != "S1" or rec.audio):
+        return note
+    where = f"; it belongs in {_BELONGS[rec.modality]}" if rec.modality in _BELONGS else ""
+    raise InputError(
+        f"row {rec.id!r} is a {rec.modality!r} row; {STRATUM_FLAGS[stratum]} (stratum {stratum}) takes "
+        f"{want!r} rows{where}", path, line,
+    )
+
+
+def _sample(rec: Record, stratum: str, path: Path, line: int) -> Sample:
     audio = video = None
     if stratum == "S1":
         if not rec.audio:
@@ -89,12 +131,19 @@ def _sample(rec: Record, stratum: str, path: Path, line: int) -> Sample:
     return Sample(rec.id, rec.text or "", audio, video, f"{path}:{line}")
 
 
+#: Default cap on the seconds of media read per row (``--max-media-seconds``); at the default
+#: ``--max-seq-len`` 4096 the token window is shorter anyway (~310 s of audio, seconds of video).
+DEFAULT_MAX_MEDIA_SECONDS = 300.0
+
+
 @dataclass(frozen=True)
 class InputOptions:
     video_fps: float = 2.0
     #: processor size limits for video frames (pixels), e.g. {"shortest_edge": ..., "longest_edge": ...}
     video_size: dict[str, int] | None = None
     max_seq_len: int = 4096
+    #: per-row cap on the seconds of media decoded (None: only ``max_seq_len`` bounds it)
+    max_media_seconds: float | None = DEFAULT_MAX_MEDIA_SECONDS
 
 
 def uses_load_audio_from_video(processor) -> bool:
@@ -115,24 +164,35 @@ def conversation(sample: Sample, stratum: str) -> list[dict[str, Any]]:
 
 def build_inputs(processor, samples: list[Sample], stratum: str, opts: InputOptions,
                  max_seconds: float | None = None) -> dict[str, Any]:
-    """Processor outputs (torch tensors) for a batch, plus ``use_audio_in_video`` for the model."""
+    """Processor outputs (torch tensors) for a batch, plus ``use_audio_in_video`` for the model.
+
+    Each sample's media are decoded up to ``max_seconds``, or, when None, up to its own window: what
+    ``opts.max_seq_len`` can hold and ``opts.max_media_seconds`` allows (``media_window``), so no file is
+    decoded past what could be used. Video frames are brought to the processor's size as they are decoded.
+    """
     texts = [
         processor.apply_chat_template(conversation(s, stratum), tokenize=False, add_generation_prompt=not s.text)
         for s in samples
     ]
+    geometry = None if stratum == "S1" else VideoGeometry.of(processor, opts.video_size)
+    limits = [max_seconds if max_seconds is not None else media_window(processor, s, stratum, text, opts, geometry)
+              for s, text in zip(samples, texts, strict=True)]
     kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+    kept = audio_seconds_cap(processor) if stratum != "S2" else None  # sound past it the processor drops
+    sound = [limit if kept is None else min(limit, kept) for limit in limits]
     if stratum == "S1":
-        kwargs["audio"] = [load_audio(s.audio, max_seconds) for s in samples]
+        kwargs["audio"] = [load_audio(s.audio, limit) for s, limit in zip(samples, sound, strict=True)]
     else:
-        frames = [load_video_frames(s.video, opts.video_fps, max_seconds, _temporal_patch(processor))
-                  for s in samples]
+        assert geometry is not None
+        frames = [load_video_frames(s.video, opts.video_fps, limit, geometry.temporal, geometry.shrink)
+                  for s, limit in zip(samples, limits, strict=True)]
         kwargs["videos"] = frames
         videos_kwargs: dict[str, Any] = {"fps": opts.video_fps, "do_sample_frames": False}
         if opts.video_size:
             videos_kwargs["size"] = dict(opts.video_size)
         kwargs["videos_kwargs"] = videos_kwargs
         if stratum == "S3":
-            kwargs["audio"] = [load_audio(s.video, max_seconds) for s in samples]
+            kwargs["audio"] = [load_audio(s.video, limit) for s, limit in zip(samples, sound, strict=True)]
             if uses_load_audio_from_video(processor):
                 kwargs["load_audio_from_video"] = True
                 kwargs["audio_from_video_indices"] = list(range(len(samples)))
@@ -151,8 +211,13 @@ def build_inputs(processor, samples: list[Sample], stratum: str, opts: InputOpti
     return out
 
 
-def _temporal_patch(processor) -> int:
-    return int(getattr(processor.video_processor, "temporal_patch_size", 2) or 2)
+def media_window(processor, sample: Sample, stratum: str, text: str, opts: InputOptions,
+                 geometry: VideoGeometry | None = None) -> float:
+    """Seconds of ``sample``'s media that ``opts`` can use, from its rendered prompt ``text``."""
+    if geometry is None and stratum != "S1":
+        geometry = VideoGeometry.of(processor, opts.video_size)
+    return window_seconds(processor, stratum, text, sample.video, opts.video_fps, opts.max_seq_len,
+                          opts.max_media_seconds, geometry)
 
 
 def iter_batches(processor, samples: list[Sample], stratum: str, batch_size: int,
@@ -172,15 +237,24 @@ def iter_batches(processor, samples: list[Sample], stratum: str, batch_size: int
 
 
 def fit_sample(processor, sample: Sample, stratum: str, opts: InputOptions) -> dict[str, Any]:
-    """One sample's processor outputs (batch of 1), its media shortened until it fits ``max_seq_len``."""
-    max_seconds = None
+    """One sample's processor outputs (batch of 1), its media shortened until it fits ``max_seq_len``.
+
+    The first attempt decodes the sample's window (``media_window``: computed to fit), so it normally
+    fits; the loop stays for exactness should a processor count differently.
+    """
+    text = processor.apply_chat_template(conversation(sample, stratum), tokenize=False,
+                                         add_generation_prompt=not sample.text)
+    max_seconds = media_window(processor, sample, stratum, text, opts)
     for _attempt in range(6):
         inputs = build_inputs(processor, [sample], stratum, opts, max_seconds)
         length = int(inputs["input_ids"].shape[1])
         if length <= opts.max_seq_len:
             return inputs
-        seconds = max_seconds or _media_seconds(inputs, stratum)
-        max_seconds = max(0.5, seconds * 0.9 * opts.max_seq_len / length)
+        seconds = min(max_seconds, _media_seconds(inputs, stratum))
+        shorter = max(MIN_SECONDS, seconds * 0.9 * opts.max_seq_len / length)
+        if shorter >= max_seconds:
+            break
+        max_seconds = shorter
     raise ReapOmniError(
         f"{sample.where}: cannot fit the sample into --max-seq-len {opts.max_seq_len} "
         f"({length} tokens even with the media shortened); raise --max-seq-len"

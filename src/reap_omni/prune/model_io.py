@@ -33,8 +33,10 @@ def read_config(model_path: str | Path) -> dict[str, Any]:
         raise ReapOmniError(f"{path} has no config.json; pass a Hugging Face checkpoint folder")
     try:
         cfg = json.loads(cfg_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReapOmniError(f"cannot read {cfg_file}: {exc}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReapOmniError(f"cannot read {cfg_file}: {exc}; re-download it") from None
+    if not isinstance(cfg, dict):
+        raise ReapOmniError(f"{cfg_file} holds a JSON {type(cfg).__name__}, not the config object: re-download it")
     mtype = cfg.get("model_type")
     if mtype not in SUPPORTED_MODEL_TYPES:
         raise ReapOmniError(
@@ -49,11 +51,22 @@ def component_text_config(cfg: dict[str, Any], component: str) -> dict[str, Any]
     if cfg["model_type"] == "qwen3_omni_moe_thinker":
         if component != "thinker":
             raise ReapOmniError("this checkpoint holds the thinker only; --component talker needs the full model")
-        return cfg["text_config"]
-    sub = cfg.get(f"{component}_config")
-    if not sub or "text_config" not in sub:
-        raise ReapOmniError(f"the checkpoint config has no {component}_config.text_config")
+        sub, where = cfg, "text_config"
+    else:
+        sub, where = cfg.get(f"{component}_config"), f"{component}_config.text_config"
+    if not isinstance(sub, dict) or not isinstance(sub.get("text_config"), dict):
+        raise ReapOmniError(f"the checkpoint's config.json has no {where} object: re-download config.json")
     return sub["text_config"]
+
+
+def moe_layers_from_config(text_cfg: dict[str, Any]) -> list[int]:
+    """MoE layer indices by transformers' rule (mlp_only_layers, decoder_sparse_step, num_experts)."""
+    n = int(text_cfg.get("num_hidden_layers", 0))
+    step = int(text_cfg.get("decoder_sparse_step", 1) or 1)
+    dense = set(text_cfg.get("mlp_only_layers") or [])
+    if int(text_cfg.get("num_experts", text_cfg.get("num_local_experts", 0)) or 0) <= 0:
+        return []
+    return [i for i in range(n) if i not in dense and (i + 1) % step == 0]
 
 
 def text_config_hash(text_cfg: dict[str, Any]) -> str:

@@ -1,11 +1,13 @@
 """The end-to-end REAP-OMNI run: calibrate S1/S2/S3 (or load saved scores), select, save, prune.
 
-Everything a user can get wrong (paths, manifests, retention rate, output folder) is checked before the
-model is loaded, so mistakes cost seconds, not a 60 GB load.
+Everything a user can get wrong (paths, manifests, numbers, output folder) and every fault of the checkpoint
+or the saved scores that can be seen without reading weights (``preflight``) is checked before the model is
+loaded, so mistakes cost seconds, not a 60 GB load.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,13 +16,11 @@ from typing import Any
 
 from reap_omni.errors import ReapOmniError
 from reap_omni.prune.inputs import STRATUM_FLAGS, InputOptions, Sample, load_samples
-from reap_omni.prune.model_io import component_text_config, experts_key, read_config
+from reap_omni.prune.preflight import check_model, check_numbers, check_scores
 from reap_omni.prune.scores import (
     Scores,
     Selection,
     check_scores_fit,
-    load_scores,
-    num_kept,
     save_scores,
     scores_in_folder,
     select,
@@ -66,22 +66,18 @@ def checkpoint_folder(opts: PruneOptions) -> Path | None:
     if opts.checkpoint_dir:
         return Path(opts.checkpoint_dir)
     if opts.scores_out:
-        p = Path(opts.scores_out)
-        return p.with_name(p.stem + ".calibration")
+        p = _named(opts.scores_out)
+        return p.with_name(p.stem + ".calibration") if p.name else None
     if opts.output_path and not opts.dry_run:
-        p = Path(opts.output_path)
-        return p.with_name(p.name + ".calibration")
+        p = _named(opts.output_path)
+        return p.with_name(p.name + ".calibration") if p.name else None  # '/': refused by the output guard
     return None
 
 
-def moe_layers_from_config(text_cfg: dict[str, Any]) -> list[int]:
-    """MoE layer indices by transformers' rule (mlp_only_layers, decoder_sparse_step, num_experts)."""
-    n = int(text_cfg.get("num_hidden_layers", 0))
-    step = int(text_cfg.get("decoder_sparse_step", 1) or 1)
-    dense = set(text_cfg.get("mlp_only_layers") or [])
-    if int(text_cfg.get("num_experts", text_cfg.get("num_local_experts", 0)) or 0) <= 0:
-        return []
-    return [i for i in range(n) if i not in dense and (i + 1) % step == 0]
+def _named(path: str) -> Path:
+    """``path`` with a last component to name a sibling after (``.``, ``..`` and ``/`` resolved)."""
+    p = Path(path)
+    return Path(os.path.realpath(path)) if p.name in ("", ".", "..") else p
 
 
 def run_prune(opts: PruneOptions, log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -93,25 +89,22 @@ def run_prune(opts: PruneOptions, log: Callable[[str], None] | None = None) -> d
     from reap_omni.prune.distributed import Dist
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    cfg = read_config(opts.model_path)
-    text_cfg = component_text_config(cfg, opts.component)
-    layers = moe_layers_from_config(text_cfg)
-    if not layers:
-        raise ReapOmniError(f"{opts.model_path}: the {opts.component} has no MoE layers: nothing to prune")
-    n_exp, top_k = int(text_cfg[experts_key(text_cfg)]), int(text_cfg["num_experts_per_tok"])
-    num_kept(opts.retention_rate, n_exp, top_k)
+    facts = check_model(opts.model_path, opts.component)  # config, index, shard headers: no weight read
+    layers, n_exp = facts.layers, facts.num_experts
+    check_numbers(facts, opts.lam, opts.beta, opts.retention_rate)
     if opts.device is not None and opts.device_map is not None:
         raise ReapOmniError("pass --device (one device) or --device-map (several), not both")
     if opts.plan_only:
         return _plan_only(opts, log)
-    _check_output(opts)
+    _check_output(opts, log)
+    scores = check_scores(opts.from_scores, facts) if opts.from_scores else None
     samples = None if opts.from_scores else _load_all_samples(opts)
 
     dist = Dist.from_env()
     try:
         if not dist.is_main:
             log = _quiet
-        summary = _score_and_write(opts, samples, layers, n_exp, log, dist)
+        summary = _score_and_write(opts, samples, layers, n_exp, log, dist, scores)
     finally:
         dist.close()
     return summary
@@ -145,8 +138,9 @@ def _settings(opts: PruneOptions):
     )
 
 
-def _score_and_write(opts, samples, layers, n_exp, log, dist) -> dict[str, Any]:
-    scores = runs = None
+def _score_and_write(opts, samples, layers, n_exp, log, dist, scores: Scores | None = None) -> dict[str, Any]:
+    """Calibrate (unless ``scores`` were loaded from ``--from-scores``), then select and write on rank 0."""
+    runs = None
     if not opts.from_scores:
         from reap_omni.prune.calibration import calibrate
 
@@ -159,10 +153,7 @@ def _score_and_write(opts, samples, layers, n_exp, log, dist) -> dict[str, Any]:
     err: BaseException | None = None
     summary: dict[str, Any] = {}
     try:
-        if scores is None:
-            scores = load_scores(opts.from_scores)
-            check_scores_fit(scores, opts.component, layers, n_exp, opts.from_scores)
-            _check_same_model(scores, opts)
+        if opts.from_scores:
             log(f"loaded scores from {opts.from_scores}; calibration skipped")
         summary = _select_and_write(opts, scores, layers, n_exp, log)
         if runs is not None:
@@ -184,22 +175,6 @@ def _remove_checkpoint(opts: PruneOptions, dist) -> None:
     from reap_omni.prune.checkpoint import CalibrationCheckpoint
 
     CalibrationCheckpoint(folder, "", dist.rank, dist.world_size).remove()
-
-
-def _check_same_model(scores: Scores, opts: PruneOptions) -> None:
-    """Scores carry the hash of the config they were computed on; refuse them for another model."""
-    from reap_omni.prune.model_io import text_config_hash
-
-    want = scores.meta.get("text_config_sha256")
-    if not want:
-        return  # scores written before provenance was recorded
-    cfg = read_config(opts.model_path)
-    have = text_config_hash(component_text_config(cfg, opts.component))
-    if have != want:
-        raise ReapOmniError(
-            f"{opts.from_scores} was computed on a model whose {opts.component} config differs from "
-            f"{opts.model_path}'s (config hash {want[:12]} vs {have[:12]}); score this model instead"
-        )
 
 
 def _select_and_write(opts: PruneOptions, scores: Scores, layers: list[int], n_exp: int,
@@ -235,14 +210,30 @@ def _select_and_write(opts: PruneOptions, scores: Scores, layers: list[int], n_e
     return summary
 
 
-def _check_output(opts: PruneOptions) -> None:
-    if opts.dry_run:
-        return
-    if not opts.output_path:
+def _check_output(opts: PruneOptions, log: Callable[[str], None] | None = None) -> None:
+    """Every path this run writes against every input it reads (``reap_omni.output_guard``), before any weight
+    or media is read: the model folder, ``--from-scores``, the manifests and all the media they reference."""
+    from reap_omni.output_guard import guard_outputs, manifest_inputs, replaced_folder, written_folder
+    from reap_omni.prune.distributed import env_rank
+    from reap_omni.prune.previous import is_pruned_output, scores_inputs, scores_outputs
+
+    if not opts.dry_run and not opts.output_path:
         raise ReapOmniError("--output-path is required unless --dry-run is given")
-    out = Path(opts.output_path)
-    if out.exists() and not opts.overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise ReapOmniError(f"output path {out} already exists; choose another or pass --overwrite")
+    outputs = [] if opts.dry_run else [replaced_folder(opts.output_path, "--output-path", is_pruned_output)]
+    if opts.scores_out:
+        outputs += scores_outputs(opts.scores_out)
+    folder = checkpoint_folder(opts)
+    if folder is not None and not opts.from_scores:
+        outputs.append(written_folder(folder, "--checkpoint-dir" if opts.checkpoint_dir else "the checkpoint folder"))
+    if opts.offload_folder:
+        outputs.append(written_folder(opts.offload_folder, "--offload-folder"))
+    if not outputs:
+        return
+    inputs = scores_inputs("--from-scores", opts.from_scores)
+    for stratum, path in (("S1", opts.audio_data), ("S2", opts.video_data), ("S3", opts.mixed_data)):
+        inputs += manifest_inputs(STRATUM_FLAGS[stratum], path)
+    guard_outputs(outputs, model_dirs=[("--model-path", opts.model_path)], inputs=inputs, overwrite=opts.overwrite,
+                  clean=env_rank() == 0, log=log)
 
 
 def _load_all_samples(opts: PruneOptions) -> dict[str, list[Sample]]:

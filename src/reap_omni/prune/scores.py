@@ -64,6 +64,14 @@ def num_kept(retention_rate: float, num_experts: int, top_k: int) -> int:
     return k
 
 
+def check_weights(lam: float, beta: float) -> None:
+    """λ and β weigh non-negative saliencies: a NaN, infinite or negative one makes every score NaN or flips
+    what A rewards, so the selection would be arbitrary. Refused before anything is loaded."""
+    for flag, value in (("--lambda", lam), ("--beta", beta)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ReapOmniError(f"{flag} must be a finite number >= 0, got {value}")
+
+
 def select_experts(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Top-``k`` expert ids per layer by score, ties to the lower id, returned sorted ascending: [L, K]."""
     # A stable sort keeps equal scores in id order, so ties go to the lower expert id.
@@ -85,6 +93,7 @@ class Selection:
 
 
 def select(scores: Scores, lam: float, beta: float, retention_rate: float) -> Selection:
+    check_weights(lam, beta)
     k = num_kept(retention_rate, scores.num_experts, scores.top_k)
     a = affinity(scores.saliency("S1"), scores.saliency("S2"), scores.saliency("S3"), lam, beta)
     return Selection(a, select_experts(a, k), lam, beta, retention_rate)
@@ -171,16 +180,47 @@ def load_scores(path: str | os.PathLike[str]) -> Scores:
         tensors = load_file(tpath)
     except (OSError, json.JSONDecodeError, SafetensorError) as exc:
         raise ReapOmniError(f"cannot read scores {json_path}: {exc}") from None
-    if doc.get("format") != SCORES_FORMAT:
-        raise ReapOmniError(f"{json_path} is not a reap-omni scores file (format {doc.get('format')!r})")
+    if not isinstance(doc, dict) or doc.get("format") != SCORES_FORMAT:
+        fmt = doc.get("format") if isinstance(doc, dict) else None
+        raise ReapOmniError(f"{json_path} is not a reap-omni scores file (format {fmt!r})")
+    layers, n_exp, top_k = doc.get("layers"), doc.get("num_experts"), doc.get("num_experts_per_tok")
+    if not (isinstance(layers, list) and layers and all(_is_int(v, 0) for v in layers) and _is_int(n_exp, 1)
+            and _is_int(top_k, 1) and top_k <= n_exp and doc.get("component") in ("thinker", "talker")):
+        raise ReapOmniError(f"{json_path} is corrupt (layers, num_experts, num_experts_per_tok or component "
+                            "missing or invalid): recompute the scores (--scores-out)")
     try:
         strata = {
             s: StratumStats(tensors[f"{s}_sums"], tensors[f"{s}_counts"], tensors[f"{s}_tokens"]) for s in STRATA
         }
     except KeyError as exc:
         raise ReapOmniError(f"{tpath} lacks tensor {exc}") from None
-    return Scores(doc["component"], list(doc["layers"]), int(doc["num_experts"]), int(doc["num_experts_per_tok"]),
-                  strata, doc.get("meta", {}))
+    for name, st in strata.items():
+        _check_stratum(tpath, json_path, name, st, len(layers), n_exp)
+    return Scores(doc["component"], list(layers), n_exp, top_k, strata, doc.get("meta", {}))
+
+
+def _is_int(v: object, least: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+
+def _check_stratum(tpath: Path, json_path: Path, name: str, st: StratumStats, n_layers: int, n_exp: int) -> None:
+    """The tensors must have the shapes the JSON claims and hold finite, non-negative statistics: a tensor of
+    fewer layers or experts would fail later or silently drop experts from every selection."""
+    want = {"sums": (n_layers, n_exp), "counts": (n_layers, n_exp), "tokens": (n_layers,)}
+    for part, shape in want.items():
+        t = getattr(st, part)
+        key = f"{name}_{part}"
+        if tuple(t.shape) != shape:
+            raise ReapOmniError(
+                f"{tpath}: {key} has shape {list(t.shape)}, but {json_path.name} claims {n_layers} MoE layers x "
+                f"{n_exp} experts: the two files do not belong together; recompute the scores (--scores-out)"
+            )
+        if t.dtype.is_floating_point != (part == "sums") or t.dtype.is_complex:
+            raise ReapOmniError(f"{tpath}: {key} has dtype {t.dtype}: the scores are corrupt; recompute them")
+        bad = ~torch.isfinite(t) | (t < 0) if t.dtype.is_floating_point else t < 0
+        if bool(bad.any()):
+            raise ReapOmniError(f"{tpath}: {key} holds NaN, infinite or negative values: the scores are corrupt; "
+                                "recompute them (--scores-out)")
 
 
 def check_scores_fit(scores: Scores, component: str, layers: list[int], num_experts: int, source: str) -> None:

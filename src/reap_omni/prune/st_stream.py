@@ -8,18 +8,21 @@ memory: a 30B checkpoint is rewritten with a few MiB of RAM, and untouched tenso
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from reap_omni.errors import ReapOmniError
 
 _CHUNK = 8 << 20
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-               "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
+               "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "U16": 2, "U32": 4, "U64": 8}
+#: safetensors' own limit on the header length; a larger one means the file is not safetensors at all.
+_MAX_HEADER = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -35,20 +38,90 @@ class TensorInfo:
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, TensorInfo], dict[str, str]]:
-    """Tensor layout and ``__metadata__`` of a safetensors file."""
+    """Tensor layout and ``__metadata__`` of a safetensors file, checked against the file's size.
+
+    Reads 8 + N bytes whatever the file's size, and refuses in one line (naming the file and what to do)
+    everything ``safetensors`` would refuse only when the weights are loaded: a truncated or padded file, a
+    corrupt header, an unknown dtype, a tensor whose bytes do not hold ``prod(shape)`` elements of its dtype,
+    overlapping or gapped data.
+    """
     try:
         with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < 8:
+                raise ReapOmniError(f"{path} is truncated ({size} bytes, less than a header): re-download it")
             (n,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(n))
-    except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ReapOmniError(f"cannot read safetensors header of {path}: {exc}") from None
-    base = 8 + n
+            if n > _MAX_HEADER:
+                raise ReapOmniError(f"{path} is not a safetensors file (header length {n}): re-download it")
+            if 8 + n > size:
+                raise ReapOmniError(f"{path} is truncated (header says {_sizes(8 + n, size)}): re-download it")
+            raw = f.read(n)
+    except PermissionError:
+        raise ReapOmniError(f"cannot read {path}: permission denied; make it readable (chmod a+r)") from None
+    except FileNotFoundError:
+        raise ReapOmniError(f"{path} is missing: re-download it") from None
+    except OSError as exc:
+        raise ReapOmniError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        header = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReapOmniError(f"{path} has a corrupt header ({exc}): re-download it") from None
+    if not isinstance(header, dict):
+        raise ReapOmniError(f"{path} has a corrupt header (not a JSON object): re-download it")
     meta = header.pop("__metadata__", None) or {}
-    infos = {
-        name: TensorInfo(h["dtype"], tuple(h["shape"]), base + h["data_offsets"][0], base + h["data_offsets"][1])
-        for name, h in header.items()
-    }
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ReapOmniError(f"{path} has a corrupt header (__metadata__ is not an object of strings): re-download it")
+    base = 8 + n
+    infos = {name: _tensor_info(path, name, h, base) for name, h in header.items()}
+    end = base
+    for name, info in sorted(infos.items(), key=lambda kv: (kv[1].start, kv[1].end)):
+        if info.start != end:
+            raise ReapOmniError(f"{path} has a corrupt header (tensor {name} starts at byte {info.start - base} "
+                                f"of the data, expected {end - base}): re-download it")
+        end = info.end
+    if end > size:
+        raise ReapOmniError(f"{path} is truncated (header says {_sizes(end, size)}): re-download it")
+    if end < size:
+        raise ReapOmniError(f"{path} has {size - end} bytes after its last tensor (header says {_sizes(end, size)}): "
+                            "re-download it")
     return infos, meta
+
+
+def _tensor_info(path: str | os.PathLike[str], name: str, h: Any, base: int) -> TensorInfo:
+    """One header entry, checked: a known dtype, a shape of non-negative ints, and exactly its bytes."""
+    ok = (isinstance(h, dict) and isinstance(h.get("dtype"), str) and isinstance(h.get("shape"), list)
+          and isinstance(h.get("data_offsets"), list) and len(h["data_offsets"]) == 2
+          and all(_is_count(v) for v in (*h["shape"], *h["data_offsets"])))
+    if not ok:
+        raise ReapOmniError(f"{path} has a corrupt header (entry {name!r}: {repr(h)[:120]}): re-download it")
+    dtype, shape, (start, end) = h["dtype"], tuple(h["shape"]), h["data_offsets"]
+    if dtype not in DTYPE_BYTES:
+        raise ReapOmniError(f"{path}: tensor {name} has dtype {dtype!r}, which reap-omni does not know: "
+                            "re-download it")
+    want = math.prod(shape) * DTYPE_BYTES[dtype]
+    if end - start != want:
+        raise ReapOmniError(f"{path}: tensor {name} is {dtype} {list(shape)} ({want} bytes), but the header gives it "
+                            f"{end - start} bytes: the file is corrupt; re-download it")
+    return TensorInfo(dtype, shape, base + start, base + end)
+
+
+def _is_count(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _sizes(want: int, have: int) -> str:
+    """``4.0 GB, file has 1.2 GB``; exact byte counts where the rounded sizes would read the same."""
+    a, b = _human(want), _human(have)
+    if a == b:
+        a, b = f"{want:,} bytes", f"{have:,} bytes"
+    return f"{a}, file has {b}"
+
+
+def _human(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
 
 
 @dataclass(frozen=True)

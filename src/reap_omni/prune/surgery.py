@@ -9,7 +9,6 @@ built in a temp folder beside the destination and renamed into place only when c
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -19,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.prune.model_io import checkpoint_prefix, component_text_config, experts_key, read_config
+from reap_omni.fileio import commit_folder
+from reap_omni.output_guard import Output, check_state, guard_outputs, replaced_folder
+from reap_omni.prune.model_io import checkpoint_prefix, experts_key
+from reap_omni.prune.preflight import INDEX_NAME, SINGLE_NAME, check_model, moe_key_re
+from reap_omni.prune.previous import is_pruned_output
 from reap_omni.prune.st_stream import Piece, TensorInfo, read_header, write_shard
-
-INDEX_NAME = "model.safetensors.index.json"
-SINGLE_NAME = "model.safetensors"
 
 
 @dataclass
@@ -37,31 +37,6 @@ class SurgeryReport:
     bytes_in: int
     bytes_out: int
     largest_shard_bytes: int
-
-
-def _moe_key_re(prefix: str) -> re.Pattern[str]:
-    return re.compile(
-        rf"^(?P<head>{re.escape(prefix)}model\.(?:language_model\.)?layers\.(?P<layer>\d+)\.mlp\.)"
-        r"(?:experts\.(?P<expert>\d+)\.(?P<rest>.+)|experts\.(?P<fused>gate_up_proj|down_proj)|(?P<router>gate\.weight))$"
-    )
-
-
-def list_shards(model_dir: Path) -> tuple[list[str], dict[str, str] | None]:
-    """Shard file names and the index weight map (None for a single-file checkpoint)."""
-    index = model_dir / INDEX_NAME
-    if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (OSError, json.JSONDecodeError, KeyError) as exc:
-            raise ReapOmniError(f"cannot read {index}: {exc}") from None
-        shards = sorted(set(weight_map.values()))
-        for s in shards:
-            if not (model_dir / s).is_file():
-                raise ReapOmniError(f"{index} names shard {s}, which is missing")
-        return shards, weight_map
-    if (model_dir / SINGLE_NAME).is_file():
-        return [SINGLE_NAME], None
-    raise ReapOmniError(f"{model_dir} has no safetensors weights ({INDEX_NAME} or {SINGLE_NAME})")
 
 
 def plan_shard(
@@ -132,21 +107,21 @@ def prune_checkpoint(
     ``add_files(tmp_dir)`` may write extra files (scores, plots) into the folder before it is committed.
     """
     src, out = Path(model_dir), Path(output_dir)
-    cfg = read_config(src)
-    text_cfg = component_text_config(cfg, component)
-    num_experts = int(text_cfg[experts_key(text_cfg)])
+    facts = check_model(src, component)  # every shard header and the MoE shapes, before anything is written
+    cfg, text_cfg, num_experts = facts.config, facts.text_config, facts.num_experts
     kept = {int(layer): sorted(int(e) for e in ids) for layer, ids in kept.items()}
+    for layer, ids in kept.items():
+        if len(set(ids)) != len(ids) or not all(0 <= e < num_experts for e in ids):
+            raise ReapOmniError(f"layer {layer}: the kept expert ids {ids} are not distinct ids below {num_experts}")
     k = len(next(iter(kept.values())))
-    if out.exists() and os.path.realpath(out) == os.path.realpath(src):
-        raise ReapOmniError("--output-path must differ from --model-path")
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise ReapOmniError(f"output path {out} already exists; choose another or pass --overwrite")
+    target = replaced_folder(output_dir, "--output-path", is_pruned_output)
+    (out,) = guard_outputs([target], model_dirs=[("--model-path", src)], overwrite=overwrite, clean=False)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReapOmniError(f"cannot create {out.parent}: {exc.strerror or exc}") from None
-    shards, _ = list_shards(src)
-    key_re = _moe_key_re(checkpoint_prefix(cfg, component))
+    shards = facts.shards
+    key_re = moe_key_re(checkpoint_prefix(cfg, component))
 
     plans, seen_all, dropped = [], {}, 0
     for s in shards:
@@ -161,11 +136,11 @@ def prune_checkpoint(
     tmp.mkdir()
     try:
         report = _write(src, tmp, plans, shards, cfg, text_cfg, k, dropped, add_files)
-        _commit(tmp, out, overwrite)
+        _commit(tmp, out, target, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    report.output = out
+    report.output = Path(output_dir)
     return report
 
 
@@ -202,15 +177,8 @@ def _write(src, tmp, plans, shards, cfg, text_cfg, k, dropped, add_files) -> Sur
     return SurgeryReport(tmp, old_experts, k, n, written, dropped, bytes_in, total, largest)
 
 
-def _commit(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Rename the finished temp folder into place; an existing output is replaced only with ``overwrite``."""
-    old = None
-    if out.exists():
-        if not overwrite and (not out.is_dir() or any(out.iterdir())):
-            raise ReapOmniError(f"output path {out} appeared while pruning; not replacing it")
-        old = _temp_dir_for(out).with_name(f".{out.name}.old-{os.getpid()}")
-        os.rename(out, old)
-    os.rename(tmp, out)
-    if old is not None:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
+def _commit(tmp: Path, out: Path, target: Output, overwrite: bool) -> None:
+    """Swap the finished temp folder in (``fileio.commit_folder``), after checking again what is at ``out``:
+    it may have appeared while the shards were written."""
+    check_state(target, out, overwrite)
+    commit_folder(tmp, out)

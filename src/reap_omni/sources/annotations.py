@@ -18,7 +18,7 @@ from reap_omni.sources.archive_safety import max_member_bytes
 from reap_omni.sources.base import Candidate, MediaBlob, Provenance, SourceUnavailable
 from reap_omni.sources.blobs import VIDEO_EXTS, media_name, stem
 from reap_omni.sources.http import ErrorContext, HttpClient
-from reap_omni.sources.hub import RepoFile, ResolvedRepo, match_any, resolve_repo
+from reap_omni.sources.hub import RepoFile, ResolvedRepo, announce_moves, match_any, resolve_repo
 from reap_omni.sources.join import MEDIA_FIELDS, map_fields, member_group, parse_metadata
 from reap_omni.sources.range_file import RangeFile
 from reap_omni.sources.zip_members import read_member
@@ -45,9 +45,11 @@ class MetadataFile:
 
 
 def locate_metadata(client: HttpClient, spec: SourceSpec, *, repo: ResolvedRepo | None,
-                    listing: tuple[RepoFile, ...] = (), dataset: str | None = None) -> MetadataFile | None:
-    """Where ``spec.metadata`` is: a URL, a file of the repo listing, or of ``metadata_repo``/``metadata_revision``;
-    None when it is not there (then it is expected inside the archive)."""
+                    listing: tuple[RepoFile, ...] = (), dataset: str | None = None,
+                    announce: bool = True) -> MetadataFile | None:
+    """Where ``spec.metadata`` is: a URL, a file of the repo listing, or of ``metadata_repo``/``metadata_revision``
+    (found where it moved to, saying so unless ``announce`` is off); None when it is not there (then it is
+    expected inside the archive)."""
     meta = spec.metadata
     if not meta:
         return None
@@ -60,11 +62,13 @@ def locate_metadata(client: HttpClient, spec: SourceSpec, *, repo: ResolvedRepo 
             fallback_repos=tuple(opts.get("metadata_fallback_repos", ())) if opts.get("metadata_repo")
             else spec.fallback_repos,
             revision=opts.get("metadata_revision") or spec.revision)
-        repo = resolve_repo(client, other, (meta,), dataset=dataset)
+        repo = resolve_repo(client, other, (meta,), dataset=dataset, relocate=True)
+        if announce:
+            announce_moves(repo, spec, dataset)
         listing = repo.files
     if repo is None:
         return None
-    found = [f for f in listing if match_any(f.path, (meta,))]
+    found = [f for f in listing if match_any(f.path, repo.patterns((meta,)))]
     if not found:
         return None
     name = found[0].path

@@ -19,6 +19,7 @@ _KINDS = {
     "http_tar": ("reap_omni.sources.tar_stream", "TarStreamSource"),
     "zip_range": ("reap_omni.sources.zip_range", "ZipRangeSource"),
     "hf_files": ("reap_omni.sources.hub_files", "HubFilesSource"),
+    "hf_json": ("reap_omni.sources.hub_json", "HubJsonSource"),
 }
 _EXTERNAL = {"youtube": "reap_omni.sources.youtube", "local": "reap_omni.sources.local_corpora",
              "mdc": "reap_omni.sources.mdc"}

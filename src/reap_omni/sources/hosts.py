@@ -8,6 +8,11 @@ probe) the host is marked unreachable for the rest of the process, and every cli
 (by default all of them: each source makes its own ``HttpClient``) fails at once for that host, without a
 new connection attempt. A completed transfer from the host resets its count. Dropped connections, cut
 bodies and 5xx are not reachability failures: they keep the client's ordinary retries.
+
+A brief outage is not a dead host: the fail-fast is for hosts that never answered in this run. Once a host
+has completed a transfer, a reachability failure starts an outage instead; the clients wait and retry with
+backoff (``outage_wait``) and the host is declared down only when it has not answered for ``grace`` seconds
+(``OUTAGE_GRACE``, 60 s) since the outage began.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import requests
@@ -27,6 +33,10 @@ from reap_omni.errors import ReapOmniError
 TIMEOUT_ENV = "REAP_OMNI_HTTP_TIMEOUT"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
+#: seconds a host that has answered in this run may stay unreachable before it is declared down
+OUTAGE_GRACE = 60.0
+#: longest wait between two tries of a host in an outage
+OUTAGE_MAX_WAIT = 8.0
 
 #: kinds returned by ``classify``
 UNREACHABLE, TIMEOUT, TRANSIENT = "unreachable", "timeout", "transient"
@@ -138,13 +148,22 @@ def unreachable_message(url: str, words: str, *, hub: bool) -> str:
 
 
 class HostHealth:
-    """Thread-safe per-host circuit breaker: ``limit`` consecutive reachability failures mark a host dead."""
+    """Thread-safe per-host circuit breaker.
 
-    def __init__(self, limit: int = 2):
-        self.limit = limit
+    A host that never answered in this run is marked dead after ``limit`` consecutive reachability failures.
+    A host that has answered (``ok``) gets ``grace`` seconds from the first failure of an outage before it is
+    marked dead; until then ``strike`` returns None and ``outage_wait`` says how long to wait before the next
+    try. ``clock`` is injectable so tests drive the outage without sleeping.
+    """
+
+    def __init__(self, limit: int = 2, *, grace: float = OUTAGE_GRACE,
+                 clock: Callable[[], float] = time.monotonic):
+        self.limit, self.grace, self.clock = limit, grace, clock
         self._lock = threading.Lock()
         self._strikes: dict[str, int] = {}
         self._dead: dict[str, str] = {}
+        self._answered: set[str] = set()
+        self._down_since: dict[str, float] = {}
 
     def dead(self, url: str) -> str | None:
         """The message recorded when ``url``'s host was marked unreachable, else None."""
@@ -152,32 +171,63 @@ class HostHealth:
             return self._dead.get(host_key(url))
 
     def strike(self, url: str, message: str) -> str | None:
-        """Count a reachability failure; returns the host's dead message once it reaches the limit."""
+        """Count a reachability failure; returns the host's dead message once it is declared down.
+
+        A never-answered host is down at ``limit`` strikes; an answered one when its outage has lasted ``grace``.
+        """
         key = host_key(url)
         with self._lock:
             if key in self._dead:
                 return self._dead[key]
+            if key in self._answered:
+                since = self._down_since.setdefault(key, self.clock())
+                if self.clock() - since < self.grace:
+                    return None
+                message = f"{message}; no answer for {self.grace:g} s after it had answered"
+                self._dead[key] = message
+                return message
             n = self._strikes[key] = self._strikes.get(key, 0) + 1
             if n >= self.limit:
                 self._dead[key] = message
                 return message
             return None
 
+    def outage_wait(self, url: str, tries: int) -> float | None:
+        """Seconds to wait before try ``tries + 1`` of a host in an outage; None when the host never answered
+        in this run (it fails fast instead). The waits double from 1 s up to ``OUTAGE_MAX_WAIT`` and never
+        reach past the end of the grace period by more than a moment."""
+        key = host_key(url)
+        with self._lock:
+            if key not in self._answered or key in self._dead:
+                return None
+            left = self.grace - (self.clock() - self._down_since.get(key, self.clock()))
+        return max(0.05, min(OUTAGE_MAX_WAIT, 2.0**tries, left))
+
+    def answered(self, url: str) -> bool:
+        """Whether ``url``'s host has completed a transfer in this run."""
+        with self._lock:
+            return host_key(url) in self._answered
+
     def ok(self, url: str) -> None:
-        """A transfer from ``url``'s host completed: its failures so far were passing."""
+        """A transfer from ``url``'s host completed: its failures so far were passing, and it has answered."""
         key = host_key(url)
         with self._lock:
             self._strikes.pop(key, None)
+            self._down_since.pop(key, None)
+            self._answered.add(key)
 
     def forget(self, url: str | None = None) -> None:
         """Forget what is known about ``url``'s host (or every host): the next request tries it again."""
         with self._lock:
+            for table in (self._strikes, self._dead, self._down_since):
+                if url is None:
+                    table.clear()
+                else:
+                    table.pop(host_key(url), None)
             if url is None:
-                self._strikes.clear()
-                self._dead.clear()
+                self._answered.clear()
             else:
-                self._strikes.pop(host_key(url), None)
-                self._dead.pop(host_key(url), None)
+                self._answered.discard(host_key(url))
 
     def unreachable(self) -> dict[str, str]:
         with self._lock:

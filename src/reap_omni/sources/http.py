@@ -4,7 +4,8 @@ Networking concerns live here once so each source kind only says *what* to fetch
 - retries with exponential backoff on dropped connections, cut bodies, 408/429/5xx; ``Retry-After`` is honoured;
 - a dead network fails fast (``hosts``): name resolution failure, connection refused or a timeout gets one
   short probe, then the host is marked unreachable for the process and every client fails at once for it
-  with one line (``cannot reach <host>: name resolution failed (offline? ...)``);
+  with one line (``cannot reach <host>: name resolution failed (offline? ...)``); a host that already answered in
+  this run is in a brief outage instead, retried with backoff up to ``hosts.OUTAGE_GRACE`` (60 s);
 - timeouts come from ``REAP_OMNI_HTTP_TIMEOUT`` (``READ`` or ``CONNECT,READ`` seconds; default ``10,30``);
 - a body shorter than its ``Content-Length`` is detected and the missing tail refetched with a Range request;
   a JSON API answer that is cut short or not JSON is fetched again the same way;
@@ -25,7 +26,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -35,6 +35,10 @@ from requests.adapters import HTTPAdapter
 from reap_omni.sources.base import SourceUnavailable
 from reap_omni.sources.hosts import HOSTS, TRANSIENT, HostHealth, classify, http_timeout, is_hub_host
 from reap_omni.sources.hosts import unreachable_message as _unreachable_message
+from reap_omni.sources.http_errors import ErrorContext, http_error
+
+__all__ = ["DEFAULT_ENDPOINT", "ErrorContext", "HttpClient", "ResumableStream", "find_token", "hub_endpoint", "pause",
+           "redact", "short_url"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,11 @@ _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptio
 _TOKEN_RE = re.compile(r"\bhf_[A-Za-z0-9]{6,}\b")
 #: longest wait before the one probe of a host that just failed to connect
 PROBE_DELAY = 1.0
+
+
+def pause(seconds: float) -> None:
+    """The wait between tries of every client built without ``sleep=`` (tests replace this one name)."""
+    time.sleep(seconds)
 
 
 def hub_endpoint() -> str:
@@ -68,19 +77,6 @@ def redact(text: str, *secrets: str | None) -> str:
         if s:
             text = text.replace(s, "***")
     return _TOKEN_RE.sub("hf_***", text)
-
-
-@dataclass(frozen=True)
-class ErrorContext:
-    """What a failing request was for, so the error can name the dataset and the catalog key to change."""
-
-    dataset: str | None = None
-    repo: str | None = None
-    revision: str | None = None
-    file: str | None = None
-
-    def label(self) -> str:
-        return f"dataset {self.dataset!r}" if self.dataset else (self.repo or "source")
 
 
 def short_url(url: str, limit: int = 60) -> str:
@@ -149,14 +145,14 @@ class HttpClient:
         max_backoff: float = 8.0,
         max_retry_after: float = 300.0,
         timeout: tuple[float, float] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         session: requests.Session | None = None,
         hosts: HostHealth | None = None,
     ):
         self.endpoint = (endpoint or hub_endpoint()).rstrip("/")
         self._token = find_token(token)
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
-        self.max_retry_after, self._sleep = max_retry_after, sleep
+        self.max_retry_after, self._sleep = max_retry_after, sleep or pause
         self.timeout = tuple(timeout) if timeout is not None else http_timeout()
         self.hosts = hosts if hosts is not None else HOSTS
         if session is None:
@@ -216,11 +212,14 @@ class HttpClient:
 
         A host that cannot be reached (name resolution, refused, timeout, ...) gets one probe after a short
         delay, not the full retries; then, or at once if it is already known to be down, one line is raised.
+        A host that has answered in this run is in an outage instead: waits with backoff (not counted as
+        retries) until it answers again or ``hosts.grace`` has passed.
         """
         ctx = ctx or ErrorContext()
         last = ""
         probed = False
-        for attempt in range(self.retries + 1):
+        attempt = outages = 0
+        while True:
             self._raise_if_down(url)
             try:
                 resp = self.session.request(
@@ -234,8 +233,17 @@ class HttpClient:
                     target = _failed_url(exc, url)
                     message = self.unreachable(target, last)
                     verdict = self.hosts.strike(target, message)  # the host's first message, once it is down
-                    if verdict is not None or probed:
-                        raise SourceUnavailable(verdict or message, reason="network") from None
+                    if verdict is not None:
+                        raise SourceUnavailable(verdict, reason="network") from None
+                    wait = self.hosts.outage_wait(target, outages)
+                    if wait is not None:  # it answered earlier in this run: a brief outage, not a dead host
+                        outages += 1
+                        log.warning("%s: %s; it answered before, try %d in %.1fs (up to %g s)", ctx.label(),
+                                    message, outages + 1, wait, self.hosts.grace)
+                        self._sleep(wait)
+                        continue
+                    if probed:
+                        raise SourceUnavailable(message, reason="network") from None
                     probed = True
                     delay = min(self.backoff, PROBE_DELAY)
                     log.info("%s (%s); one more try in %.1fs", message, self.redact(short_url(target)), delay)
@@ -256,8 +264,9 @@ class HttpClient:
                 resp.close()
             if attempt == self.retries:
                 break
+            attempt += 1
             log.warning("%s: %s from %s; retry %d/%d in %.1fs", ctx.label(), last,
-                        self.redact(short_url(url)), attempt + 1, self.retries, delay)
+                        self.redact(short_url(url)), attempt, self.retries, delay)
             self._sleep(delay)
         raise SourceUnavailable(
             f"{ctx.label()}: {self.redact(short_url(url))} failed after {self.retries + 1} attempts ({last}); "
@@ -283,42 +292,8 @@ class HttpClient:
                 raise SourceUnavailable(verdict, reason="network") from None
 
     def _http_error(self, resp: requests.Response, url: str, ctx: ErrorContext) -> SourceUnavailable:
-        code, err = resp.status_code, resp.headers.get("X-Error-Code", "")
-        who, repo, ep = ctx.label(), ctx.repo, self.endpoint
-        page = f"{ep}/datasets/{repo}" if repo else self.redact(url)
-        is_hub = repo is not None and url.startswith(ep)
-        if code == 401 and err != "RepoNotFound" and is_hub:
-            sent = "the token sent was not accepted" if self._token else "no Hugging Face token was sent"
-            return SourceUnavailable(
-                f"{who}: {repo} is gated or private and {sent} (HTTP 401); run `hf auth login` or set HF_TOKEN, "
-                f"then accept the dataset's terms at {page}",
-                reason="gated",
-            )
-        if code == 403 and is_hub:
-            return SourceUnavailable(
-                f"{who}: your Hugging Face account has no access to {repo} yet (HTTP 403); accept the conditions "
-                f"at {page} (approval may be pending), then retry",
-                reason="gated",
-            )
-        if code in (401, 404) and is_hub:
-            if err == "RevisionNotFound":
-                msg = (f"revision {ctx.revision!r} of {repo} does not exist (HTTP 404); change the source's "
-                       "`revision` in the catalog entry (--source-option revision=...)")
-            elif err == "EntryNotFound":
-                msg = (f"{ctx.file or 'file'} not found in {repo}@{ctx.revision} (HTTP 404); change the source's "
-                       "`files`/`metadata` in the catalog entry")
-            else:
-                msg = (f"dataset repo {repo} not found on {ep} (HTTP {code}; private repos need `hf auth login`); "
-                       "check the id or change the source's `repo`/`fallback_repos` (--source-option repo=...)")
-            return SourceUnavailable(f"{who}: {msg}", reason="not_found")
-        if code == 404:
-            return SourceUnavailable(
-                f"{who}: {self.redact(url)} not found (HTTP 404); change the source's `url` in the catalog entry",
-                reason="not_found",
-            )
-        if code in (401, 403):
-            return SourceUnavailable(f"{who}: {self.redact(url)} refused access (HTTP {code})", reason="gated")
-        return SourceUnavailable(f"{who}: {self.redact(url)} answered HTTP {code}", reason="network")
+        return http_error(resp.status_code, resp.headers.get("X-Error-Code", ""), url, ctx,
+                          endpoint=self.endpoint, token_sent=bool(self._token), redact=self.redact)
 
     def get_json(self, url: str, *, ctx: ErrorContext | None = None, **kwargs: Any) -> Any:
         return self._json(url, ctx, **kwargs)[1]

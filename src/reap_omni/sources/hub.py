@@ -5,19 +5,31 @@ snapshot and the lock file can record it. Branches such as ``refs/convert/parque
 export) or ``refs/pr/20`` are URL-encoded as the Hub expects. When a repo moved (``lmms-eval/X`` vs
 ``lmms-lab/X``) the spec's ``fallback_repos`` are tried in order. ``read_card`` and ``card_data_files`` read a
 repo card's ``configs:`` (the YAML front matter of ``README.md``) the way ``datasets`` does.
+
+Files move (``ProgramComputer/voxceleb`` moved every file into ``vox1/``/``vox2/``). With ``relocate``, a
+named file or glob of ``files``/``metadata`` that matches nothing is looked for by its file name anywhere in
+the repo tree at the same commit (the listing already made, or one listing of the whole repo): exactly one
+folder holding it means the file moved there, and it is used, with a note and the ``--source-option`` that
+pins it (``announce_moves`` prints that line; the probe shows the same fix); several folders are refused,
+listing them.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 from reap_omni.catalog.spec import SourceSpec
-from reap_omni.sources.base import SourceUnavailable
+from reap_omni.sources.base import SourceUnavailable, source_index
 from reap_omni.sources.http import ErrorContext, HttpClient
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,12 @@ class ResolvedRepo:
     files: tuple[RepoFile, ...]
     note: str = ""  # how the files were found when the source's own `files` matched nothing (discovery)
     pins: tuple[str, ...] = ()  # KEY=VALUE source options that make the catalog say what was found
+    moved: tuple[tuple[str, str], ...] = ()  # (pattern of the source, the pattern it moved to) (relocation)
+
+    def patterns(self, patterns: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """``patterns`` with each one that moved replaced by where it moved to."""
+        moved = dict(self.moved)
+        return tuple(moved.get(p, p) for p in patterns)
 
     def url(self, client: HttpClient, path: str) -> str:
         return client.resolve_url(self.repo, self.sha, path)
@@ -127,30 +145,97 @@ def _folder_prefix(patterns: tuple[str, ...]) -> str:
     return common
 
 
+def _moved_to(pattern: str, listing: tuple[RepoFile, ...] | list[RepoFile]) -> list[str]:
+    """Folders holding files whose name matches ``pattern``'s file name, other than ``pattern``'s own folder."""
+    folder, name = posixpath.split(pattern)
+    rx = glob_regex(name)
+    return sorted({posixpath.dirname(f.path) for f in listing if rx.match(posixpath.basename(f.path))} - {folder})
+
+
+def _relocate(client: HttpClient, spec: SourceSpec, repo: str, sha: str, revision: str, patterns: tuple[str, ...],
+              files: list[RepoFile], folder: str, dataset: str | None) -> tuple[list[RepoFile], dict[str, str]]:
+    """The listing and ``{pattern: new pattern}`` for the patterns that match nothing and moved to one folder.
+
+    A pattern whose name is in several folders raises, naming them; one found nowhere stays as it is.
+    """
+    lost = [p for p in dict.fromkeys(patterns) if not p.startswith("**") and not any(
+        glob_regex(p).match(f.path) for f in files)]
+    if not lost:
+        return files, {}
+    full = files if not folder else list_files(client, repo, sha, revision=revision, dataset=dataset)
+    moved: dict[str, str] = {}
+    for p in lost:
+        folders = _moved_to(p, full)
+        name = posixpath.basename(p)
+        if len(folders) > 1:
+            key = "metadata" if p == spec.metadata else "files"
+            shown = [posixpath.join(d, name) for d in folders[:8]] + (["..."] if len(folders) > 8 else [])
+            raise SourceUnavailable(
+                f"{dataset or repo}: {p} is not in {repo}@{revision}, and {name} is in {len(folders)} folders "
+                f"({', '.join(shown)}); pick one with --source-option "
+                f"{dataset or repo}:{source_index(dataset, spec)}:{key}=<path>", reason="layout")
+        if folders:
+            moved[p] = posixpath.join(folders[0], name)
+    return full, moved
+
+
+def _move_pins(spec: SourceSpec, moved: dict[str, str]) -> tuple[str, ...]:
+    """The ``KEY=VALUE`` source options that make the catalog name the moved files."""
+    pins = []
+    if any(p in moved for p in spec.files):
+        new = [moved.get(p, p) for p in spec.files]
+        value = json.dumps(new) if any("," in p for p in new) else ",".join(new)
+        pins.append(f"files={value}")
+    if spec.metadata in moved:
+        pins.append(f"metadata={moved[spec.metadata]}")
+    return tuple(pins)
+
+
+def announce_moves(repo: ResolvedRepo, spec: SourceSpec, dataset: str | None) -> None:
+    """One line when files moved: ``voxceleb: vox2_test_mp4.zip moved to vox2/vox2_test_mp4.zip; using it
+    (pin with --source-option voxceleb:0:files=vox2/vox2_test_mp4.zip)``."""
+    if not repo.moved:
+        return
+    name = dataset or repo.repo
+    i = source_index(dataset, spec)
+    pins = " ".join(f"--source-option {name}:{i}:{pin}" for pin in repo.pins)
+    log.warning("%s: %s; using %s (pin with %s)", name, repo.note, "it" if len(repo.moved) == 1 else "them", pins)
+
+
 def resolve_repo(client: HttpClient, spec: SourceSpec, patterns: tuple[str, ...], *,
-                 dataset: str | None = None, required: bool = True) -> ResolvedRepo:
+                 dataset: str | None = None, required: bool = True, relocate: bool = False) -> ResolvedRepo:
     """Resolve ``spec.repo`` (then each fallback) at ``spec.revision`` and list the files matching ``patterns``.
 
     A repo that is missing or has no matching file makes the next fallback be tried; if none works, the
-    most actionable error is raised (gated beats not-found, which beats an empty listing).
+    most actionable error is raised (gated beats not-found, which beats an empty listing). With ``relocate``,
+    patterns that match nothing are looked for elsewhere in the tree (see the module docstring); the result's
+    ``moved``, ``note`` and ``pins`` say what moved.
     """
     if not spec.repo:
         raise SourceUnavailable(f"{dataset or 'source'}: a {spec.kind} source needs `repo`", reason="layout")
     revision = spec.revision or "main"
     errors: list[SourceUnavailable] = []
     for repo in (spec.repo, *spec.fallback_repos):
+        folder = _folder_prefix(patterns)
+        moved: dict[str, str] = {}
         try:
             sha = resolve_sha(client, repo, revision, dataset)
-            files = list_files(client, repo, sha, revision=revision, dataset=dataset, folder=_folder_prefix(patterns))
+            files = list_files(client, repo, sha, revision=revision, dataset=dataset, folder=folder)
+            if relocate:
+                files, moved = _relocate(client, spec, repo, sha, revision, patterns, files, folder, dataset)
         except SourceUnavailable as exc:
-            if exc.reason not in ("not_found", "gated"):
+            if exc.reason not in ("not_found", "gated", "layout"):
                 raise
             errors.append(exc)
             continue
-        chosen = tuple(f for f in files if match_any(f.path, patterns))
+        wanted = tuple(moved.get(p, p) for p in patterns)
+        chosen = tuple(f for f in files if match_any(f.path, wanted))
         if chosen or not required:
-            return ResolvedRepo(repo, revision, sha, tuple(sorted(chosen, key=lambda f: f.path)))
-        folder = _folder_prefix(patterns)
+            found = ResolvedRepo(repo, revision, sha, tuple(sorted(chosen, key=lambda f: f.path)))
+            if moved:
+                note = ", ".join(f"{p} moved to {q}" for p, q in moved.items())
+                found = replace(found, moved=tuple(moved.items()), note=note, pins=_move_pins(spec, moved))
+            return found
         sample = ", ".join(f.path for f in files[:8]) or ("no files" + (f" under {folder}/" if folder else ""))
         errors.append(SourceUnavailable(
             f"{dataset or repo}: no file of {repo}@{revision} matches {list(patterns)} (found: {sample}"

@@ -14,7 +14,7 @@ from reap_omni.sources.annotations import MEMBER_EXAMPLES, Metadata, archive_can
 from reap_omni.sources.base import Candidate, SourceUnavailable, Unit
 from reap_omni.sources.blobs import is_media
 from reap_omni.sources.http import HttpClient
-from reap_omni.sources.hub import ResolvedRepo, match_any, resolve_repo
+from reap_omni.sources.hub import ResolvedRepo, announce_moves, match_any, resolve_repo
 from reap_omni.sources.join import MemberIndex, member_wanted
 
 
@@ -36,7 +36,9 @@ class HubFilesSource:
         spec = self.spec
         patterns = spec.files or ("**/*",)
         meta = (spec.metadata,) if spec.metadata and "://" not in spec.metadata else ()
-        repo = self.repo = resolve_repo(self.client, spec, patterns + meta, dataset=self.dataset)
+        repo = self.repo = resolve_repo(self.client, spec, patterns + meta, dataset=self.dataset, relocate=True)
+        announce_moves(repo, spec, self.dataset)
+        patterns = repo.patterns(patterns)
         self.metadata = fetch_metadata(self.client, spec, repo=repo, listing=repo.files, dataset=self.dataset)
         if self.metadata is not None:
             self.index = MemberIndex(spec, self.metadata.rows)

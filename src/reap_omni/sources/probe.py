@@ -176,7 +176,17 @@ class _Probe:
         self.result.notes.append(text)
 
     def _repo(self, patterns: tuple[str, ...]) -> ResolvedRepo:
-        return self._resolved(resolve_repo(self.client, self.spec, patterns, dataset=self.name))
+        repo = self._resolved(resolve_repo(self.client, self.spec, patterns, dataset=self.name, relocate=True))
+        self._drift(repo)
+        return repo
+
+    def _locate(self, repo: ResolvedRepo | None) -> MetadataFile | None:
+        """The metadata file, as the build finds it; one moved in another repo is reported like moved files."""
+        where = locate_metadata(self.client, self.spec, repo=repo, listing=repo.files if repo else (),
+                                dataset=self.name, announce=False)
+        if where is not None and where.repo is not None and where.repo is not repo:
+            self._drift(where.repo)
+        return where
 
     def _resolved(self, repo: ResolvedRepo) -> ResolvedRepo:
         self.result.where = f"{repo.repo}@{repo.revision}"
@@ -189,10 +199,11 @@ class _Probe:
         return (meta,) if meta and "://" not in meta else ()
 
     def _drift(self, repo: ResolvedRepo) -> None:
-        """Files found by discovery: the source works, and the pins make the catalog say what was read."""
+        """Files found by discovery or moved: the source works, and the pins make the catalog say what was read."""
         if repo.note:
             self.note(f"{repo.note}; pin it in the catalog entry")
-            self.result.fixes.extend(f"{self.name}:{self.index}:{pin}" for pin in repo.pins)
+            self.result.fixes.extend(f for f in (f"{self.name}:{self.index}:{pin}" for pin in repo.pins)
+                                     if f not in self.result.fixes)
 
     # -- kinds ---------------------------------------------------------------------------------------
     def hf_parquet(self) -> None:
@@ -207,7 +218,8 @@ class _Probe:
         spec = self.spec
         patterns = spec.files or ("**/*.tar.gz", "**/*.tgz", "**/*.tar")
         repo = self._repo(patterns + self._meta_patterns())
-        where = locate_metadata(self.client, spec, repo=repo, listing=repo.files, dataset=self.name)
+        patterns = repo.patterns(patterns)
+        where = self._locate(repo)
         archives = [f for f in repo.files if match_any(f.path, patterns) and (where is None or f.path != where.name)]
         if not archives:
             self.result.fail(f"no archive of {repo.repo}@{repo.revision} matches {list(patterns)} (found "
@@ -224,20 +236,19 @@ class _Probe:
             self.note(f"{len(urls)} archive URLs; the first is checked")
         ctx = ErrorContext(dataset=self.name, file=urls[0])
         self._tar_head(urls[0], urls[0], ctx)
-        self._metadata(locate_metadata(self.client, self.spec, repo=None, dataset=self.name))
+        self._metadata(self._locate(None))
 
     def zip_range(self) -> None:
         spec = self.spec
         src = ZipRangeSource(spec, client=self.client, dataset=self.name)
-        archives = src.archives(metadata=False)
+        archives = src.archives(metadata=False, announce=False)
         if src.repo is not None:
-            self._resolved(src.repo)
+            self._drift(self._resolved(src.repo))
         if not archives:
             self.result.fail(f"no zip matches the source's `files` {list(spec.files)}; change the source's `files`")
             return
         name, url, size = archives[0]
-        where = locate_metadata(self.client, spec, repo=src.repo, listing=src.repo.files if src.repo else (),
-                                dataset=self.name)
+        where = self._locate(src.repo)
         try:
             z = src.open_zip(name, url, size)
         except BudgetExceeded:
@@ -264,6 +275,7 @@ class _Probe:
         spec = self.spec
         patterns = spec.files or ("**/*",)
         repo = self._repo(patterns + self._meta_patterns())
+        patterns = repo.patterns(patterns)
         media = [f.path for f in repo.files if match_any(f.path, patterns) and is_media(f.path)
                  and member_wanted(f.path, spec)]
         if not media:
@@ -271,8 +283,19 @@ class _Probe:
                              f"{[f.path for f in repo.files[:5]]}); change the source's `files`")
             return
         self.note(f"{len(media)} media file(s)")
-        where = locate_metadata(self.client, spec, repo=repo, listing=repo.files, dataset=self.name)
-        self._metadata(where, members=media, archive=f"{repo.repo}@{repo.revision}", required=True)
+        self._metadata(self._locate(repo), members=media, archive=f"{repo.repo}@{repo.revision}", required=True)
+
+    def hf_json(self) -> None:
+        """JSON/JSONL text files: listed, and the first one's leading keys hold every mapped column."""
+        from reap_omni.sources.hub_json import DEFAULT_PATTERNS
+
+        repo = self._repo(tuple(self.spec.files or DEFAULT_PATTERNS))
+        first = repo.files[0]
+        self.note(f"{len(repo.files)} JSON file(s), {fmt_bytes(sum(f.size for f in repo.files))}, fetched whole by "
+                  "a build")
+        data = self.client.get_bytes(repo.url(self.client, first.path), 0, min(first.size, PEEK) or PEEK,
+                                     ctx=repo.ctx(self.name, first.path))
+        self._check_head(first.path, data, len(data) >= first.size, (), "", False)
 
     def youtube(self) -> None:
         spec = self.spec

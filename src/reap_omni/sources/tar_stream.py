@@ -33,7 +33,7 @@ from reap_omni.sources.archive_safety import UnsafeArchive, check_member_name, m
 from reap_omni.sources.base import Candidate, SourceUnavailable, Unit
 from reap_omni.sources.blobs import is_archive, is_media, stem
 from reap_omni.sources.http import ErrorContext, HttpClient
-from reap_omni.sources.hub import ResolvedRepo, resolve_repo
+from reap_omni.sources.hub import ResolvedRepo, announce_moves, resolve_repo
 from reap_omni.sources.join import MemberIndex, is_transcript_member, member_wanted, parse_metadata
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,9 @@ class TarStreamSource:
         if spec.kind == "hf_tar":
             patterns = spec.files or ("**/*.tar.gz", "**/*.tgz", "**/*.tar")
             meta = (spec.metadata,) if spec.metadata and "://" not in spec.metadata else ()
-            repo = resolve_repo(self.client, spec, patterns + meta, dataset=self.dataset)
-            self.repo = repo
+            repo = resolve_repo(self.client, spec, patterns + meta, dataset=self.dataset, relocate=True)
+            announce_moves(repo, spec, self.dataset)
+            patterns, self.repo = repo.patterns(patterns), repo
             self.metadata = fetch_metadata(self.client, spec, repo=repo, listing=repo.files, dataset=self.dataset)
             archives = [f for f in repo.files if not (self.metadata and f.path == self.metadata.name)]
             archives = [f for f in archives if f.path not in meta or any(

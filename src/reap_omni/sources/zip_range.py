@@ -24,7 +24,7 @@ from reap_omni.sources.archive_safety import max_member_bytes
 from reap_omni.sources.base import Candidate, SourceUnavailable, Unit
 from reap_omni.sources.blobs import is_media
 from reap_omni.sources.http import ErrorContext, HttpClient
-from reap_omni.sources.hub import ResolvedRepo, match_any, resolve_repo
+from reap_omni.sources.hub import ResolvedRepo, announce_moves, match_any, resolve_repo
 from reap_omni.sources.join import MemberIndex, member_wanted, parse_metadata
 from reap_omni.sources.range_file import RangeFile
 from reap_omni.sources.zip_members import LOCAL_HEADER, check_zip_member, read_member
@@ -62,8 +62,9 @@ class ZipRangeSource:
     def _who(self) -> str:
         return f"dataset {self.dataset!r}" if self.dataset else (self.spec.repo or self.spec.url or "zip source")
 
-    def archives(self, *, metadata: bool = True) -> list[tuple[str, str, int | None]]:
-        """(name, url, size) of each zip; with ``metadata`` the annotation file is fetched too."""
+    def archives(self, *, metadata: bool = True, announce: bool = True) -> list[tuple[str, str, int | None]]:
+        """(name, url, size) of each zip; with ``metadata`` the annotation file is fetched too; ``announce``
+        prints the line saying which files moved (the probe reports it instead)."""
         spec = self.spec
         if spec.url:
             urls = [spec.url, *spec.options.get("urls", ())]
@@ -72,7 +73,10 @@ class ZipRangeSource:
             return [(u, u, None) for u in urls]
         patterns = spec.files or ("**/*.zip",)
         meta = (spec.metadata,) if spec.metadata and "://" not in spec.metadata else ()
-        repo = self.repo = resolve_repo(self.client, spec, patterns + meta, dataset=self.dataset)
+        repo = self.repo = resolve_repo(self.client, spec, patterns + meta, dataset=self.dataset, relocate=True)
+        if announce:
+            announce_moves(repo, spec, self.dataset)
+        patterns = repo.patterns(patterns)
         if metadata:
             self.metadata = fetch_metadata(self.client, spec, repo=repo, listing=repo.files, dataset=self.dataset)
         return [(f.path, repo.url(self.client, f.path), f.size) for f in repo.files
