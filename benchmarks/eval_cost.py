@@ -82,12 +82,14 @@ def _scores(path: Path) -> Path:
 
 
 def _options(ckpt: Path, data: dict[str, Path], scores: Path, out: Path, n: int, device: str, dtype: str, **kw):
-    from reap_omni.prune.evaluate import EvalOptions
-    from reap_omni.prune.inputs import InputOptions
+    from reap_omni.evaluate.options import EvalOptions
+    from reap_omni.model.inputs import InputOptions
+    from reap_omni.model.placement import Placement
 
     return EvalOptions(model_path=str(ckpt), output=str(out), scores=str(scores), retention_rate=0.5,
                        methods=list(METHODS), audio_data=str(data["audio"]), video_data=str(data["video"]),
-                       mixed_data=str(data["mixed"]), samples=n, max_new_tokens=0, device=device, dtype=dtype,
+                       mixed_data=str(data["mixed"]), samples=n, max_new_tokens=0,
+                       placement=Placement(device=device, dtype=dtype),
                        inputs=InputOptions(video_size={"shortest_edge": VIDEO_PIXELS, "longest_edge": VIDEO_PIXELS}),
                        **kw)
 
@@ -103,17 +105,18 @@ def time_ratios(workdir: Path, n: int, repeats: int, device: str, dtype: str) ->
     import torch
     from transformers import AutoProcessor
 
-    from reap_omni.prune.evaluate import run_eval
-    from reap_omni.prune.inputs import iter_batches, load_samples
-    from reap_omni.prune.model_io import load_for_scoring
-    from reap_omni.prune.tiny import save_tiny_checkpoint
+    from reap_omni.evaluate.pipeline import run_eval
+    from reap_omni.model.info import ModelInfo
+    from reap_omni.model.inputs import iter_batches, load_samples
+    from reap_omni.model.load import load_for_scoring
+    from reap_omni.model.tiny import save_tiny_checkpoint
 
     ckpt = save_tiny_checkpoint(workdir / "ckpt", kind="thinker", max_shard_size="50MB", **SHAPE)
     data = _data(workdir, n, 4.0)
     scores = _scores(workdir / "scores.json")
     opts = _options(ckpt, data, scores, workdir / "out", n, device, dtype)
     processor = AutoProcessor.from_pretrained(ckpt)
-    root, _model = load_for_scoring(ckpt, "thinker", device, dtype)
+    root, _model = load_for_scoring(ModelInfo.read(ckpt), opts.placement)
     mdtype = next(root.parameters()).dtype
     batches = {s: [{k: (v.to(device).to(mdtype) if k in ("input_features", "pixel_values_videos") else v.to(device))
                     if isinstance(v, torch.Tensor) else v for k, v in inp.items()}
@@ -171,11 +174,12 @@ ckpt, data, scores = Path({ckpt!r}), {{k: Path(v) for k, v in {data!r}.items()}}
 base = hwm()
 if mode == "plain":
     from transformers import AutoProcessor
-    from reap_omni.prune.inputs import iter_batches, load_samples
-    from reap_omni.prune.model_io import load_for_scoring
+    from reap_omni.model.inputs import iter_batches, load_samples
+    from reap_omni.model.info import ModelInfo
+    from reap_omni.model.load import load_for_scoring
     opts = ec._options(ckpt, data, scores, Path({out!r}), {n}, device, dtype)
     processor = AutoProcessor.from_pretrained(ckpt)
-    root, _ = load_for_scoring(ckpt, "thinker", device, dtype)
+    root, _ = load_for_scoring(ModelInfo.read(ckpt), opts.placement)
     mdtype = next(root.parameters()).dtype
     with torch.inference_mode():
         for s, f in ec.FILES.items():
@@ -184,7 +188,7 @@ if mode == "plain":
                      if isinstance(v, torch.Tensor) else v for k, v in inp.items()}}
                 root(**b, use_cache=False)
 else:
-    from reap_omni.prune.evaluate import run_eval
+    from reap_omni.evaluate.pipeline import run_eval
     extra = {{"pruned": {pruned!r}}} if mode == "pruned" else {{}}
     run_eval(ec._options(ckpt, data, scores, Path({out!r}), {n}, device, dtype, **extra), log=lambda _m: None)
 cuda = torch.cuda.max_memory_allocated() if device.startswith("cuda") else None
@@ -227,7 +231,7 @@ def _cli_args(res: dict, n: int, device: str, dtype: str, out: Path) -> list[str
 
 def data_parallel(workdir: Path, n: int, ranks: int, repeats: int, device: str, dtype: str, threads: int) -> dict:
     """1 process vs. torchrun with ``ranks`` ranks on the same rows: wall seconds and the figures' agreement."""
-    from reap_omni.prune.tiny import save_tiny_checkpoint
+    from reap_omni.model.tiny import save_tiny_checkpoint
 
     ckpt = save_tiny_checkpoint(workdir / "ckpt", kind="thinker", max_shard_size="50MB", **SHAPE)
     res = {"ckpt": str(ckpt), "data": {k: str(v) for k, v in _data(workdir, n, 4.0).items()},

@@ -35,7 +35,7 @@ def build_model(args, device: str, dtype):
     import torch
     from transformers import Qwen3OmniMoeThinkerConfig, Qwen3OmniMoeThinkerForConditionalGeneration
 
-    from reap_omni.prune.tiny import thinker_config_dict
+    from reap_omni.model.tiny import thinker_config_dict
 
     cfg = thinker_config_dict(num_experts=args.experts, top_k=args.top_k, hidden=args.hidden,
                               moe_intermediate=args.moe_intermediate, layers=args.layers, heads=args.heads,
@@ -53,7 +53,7 @@ def build_model(args, device: str, dtype):
 
 def stratum_inputs(processor, root: Path, args) -> dict[str, dict]:
     from reap_omni.fixtures.media import make_audio, make_video
-    from reap_omni.prune.inputs import InputOptions, Sample, fit_sample
+    from reap_omni.model.inputs import InputOptions, Sample, fit_sample
 
     audio, video, mixed = root / "a.wav", root / "v.mp4", root / "m.mp4"
     make_audio(audio, seconds=args.audio_seconds, fmt="wav", freq=330.0, seed=0)
@@ -91,10 +91,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
 
-    from reap_omni.prune.calibration import _to
-    from reap_omni.prune.model_io import find_moe_blocks
+    from reap_omni.model.load import to_device as _to
+    from reap_omni.model.moe import find_moe_blocks
+    from reap_omni.model.tiny import build_tiny_processor
     from reap_omni.prune.observer import ReapObserver
-    from reap_omni.prune.tiny import build_tiny_processor
 
     dtype = getattr(torch, args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32"))
     cuda = args.device.startswith("cuda")

@@ -51,7 +51,7 @@ def strata(folder: str) -> list[str]:
 
 def run(work: Path, heal_args: list[str]) -> dict:
     sys.path.insert(0, str(ROOT / "src"))
-    from reap_omni.prune.tiny import save_tiny_checkpoint
+    from reap_omni.model.tiny import save_tiny_checkpoint
 
     reap(work, "quickstart", "--demo", "--output", "./calibration_data", "--quiet")
     save_tiny_checkpoint(work / "tiny-omni")

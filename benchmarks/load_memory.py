@@ -6,8 +6,8 @@ this measures the same mechanism with disk offload: a random Qwen3-Omni thinker 
 shards) is loaded
 
 * ``old``: ``from_pretrained`` without a device map, then ``.to("cpu")`` (what ``load_for_scoring`` did),
-* ``device``: ``load_for_scoring(..., device="cpu")`` (everything placed on the host, as a baseline),
-* ``offload``: ``plan_placement(device_map="sequential", max_memory={"cpu": <one shard>})`` and
+* ``device``: ``load_for_scoring(info, Placement(device="cpu"))`` (everything placed on the host, as a baseline),
+* ``offload``: ``plan_placement(info, Placement(device_map="sequential", max_memory={"cpu": <one shard>}))`` and
   ``load_for_scoring`` with the plan's map and an offload folder: what does not fit goes to disk,
 
 each in its own process (``--experts`` and ``--layers`` show what the peak scales with). Printed: peak
@@ -68,13 +68,16 @@ def _child(mode: str, ckpt: str, shard_bytes: int, offload: str) -> None:
     import torch  # noqa: F401  (imports before the baseline figures)
     import transformers  # noqa: F401
 
-    from reap_omni.prune.model_io import load_for_scoring, read_config
-    from reap_omni.prune.placement import plan_placement
+    from reap_omni.model.info import ModelInfo
+    from reap_omni.model.load import load_for_scoring
+    from reap_omni.model.memory_plan import plan_placement
+    from reap_omni.model.placement import Placement
 
+    info = ModelInfo.read(ckpt)
     plan = None
     if mode == "offload":
-        plan = plan_placement(ckpt, read_config(ckpt), "thinker", "float32", device_map="sequential",
-                              max_memory={"cpu": shard_bytes}, offload_folder=offload)
+        plan = plan_placement(info, Placement(dtype="float32", device_map="sequential",
+                                              max_memory={"cpu": shard_bytes}, offload_folder=offload))
     before = _status()
     t0 = time.perf_counter()
     with AnonPeak() as anon:
@@ -84,9 +87,9 @@ def _child(mode: str, ckpt: str, shard_bytes: int, offload: str) -> None:
             model = Qwen3OmniMoeThinkerForConditionalGeneration.from_pretrained(ckpt, dtype=torch.float32)
             model.to("cpu")
         elif mode == "device":
-            load_for_scoring(ckpt, "thinker", "cpu", "float32")
+            load_for_scoring(info, Placement(device="cpu", dtype="float32"))
         else:
-            load_for_scoring(ckpt, "thinker", None, "float32", device_map=plan.device_map, offload_folder=offload)
+            load_for_scoring(info, Placement(dtype="float32", device_map=plan.device_map, offload_folder=offload))
     seconds = time.perf_counter() - t0
     after = _status()
     placed = {d: b for d, (_n, b) in plan.per_device.items()} if plan else {"cpu": None}
@@ -108,7 +111,7 @@ def main() -> int:
         _child(mode, ckpt, int(shard), offload)
         return 0
 
-    from reap_omni.prune.tiny import save_tiny_checkpoint
+    from reap_omni.model.tiny import save_tiny_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="reap-omni-load-") as tmp:
         ckpt = Path(tmp) / "model"

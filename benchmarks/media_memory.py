@@ -2,7 +2,7 @@
 """Peak memory of building one calibration row's inputs, for long and high-resolution media (issue 16, item 5).
 
 Each row goes through ``inputs.fit_sample`` (what ``prune`` and ``eval`` run per row) with the tiny model's
-real ``Qwen3OmniMoeProcessor`` (``prune.tiny``) given the real model's vision geometry (patch 16, merge 2,
+real ``Qwen3OmniMoeProcessor`` (``model.tiny``) given the real model's vision geometry (patch 16, merge 2,
 temporal patch 2: the tiny model merges 1, four times the tokens per frame) and its default frame size
 (786,432 pixels), and the CLI's defaults (``--max-seq-len 4096``, ``--video-fps 2``, ``--max-media-seconds
 300``), each in its own process. Media are generated with PyAV into a temp dir:
@@ -80,9 +80,9 @@ def _child(stratum: str, path: str) -> None:
     import torch  # noqa: F401  (imports before the baseline figure)
     import transformers  # noqa: F401
 
-    from reap_omni.prune import inputs as inputs_mod
-    from reap_omni.prune.inputs import InputOptions, Sample, fit_sample
-    from reap_omni.prune.tiny import build_tiny_processor
+    from reap_omni.model import inputs as inputs_mod
+    from reap_omni.model.inputs import InputOptions, Sample, fit_sample
+    from reap_omni.model.tiny import build_tiny_processor
 
     transformers.logging.set_verbosity_error()
     processor = build_tiny_processor()

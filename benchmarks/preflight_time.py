@@ -41,7 +41,7 @@ def _median_seconds(fn, repeat: int) -> float:
 
 
 def _broken_tiny(work: Path) -> tuple[Path, str]:
-    from reap_omni.prune.tiny import save_tiny_checkpoint
+    from reap_omni.model.tiny import save_tiny_checkpoint
 
     model = save_tiny_checkpoint(work / "tiny", kind="full")
     shard = json.loads((model / "model.safetensors.index.json").read_text())["weight_map"][
@@ -79,8 +79,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from reap_omni.errors import ReapOmniError
-    from reap_omni.prune.preflight import check_model
-    from reap_omni.prune.st_stream import read_header
+    from reap_omni.model.preflight import check_model
+    from reap_omni.model.st_stream import read_header
 
     work = Path(tempfile.mkdtemp(prefix="preflight-time-"))
     try:

@@ -44,9 +44,9 @@ SHAPES = {
 def forward_overhead(shape: str, seq_len: int, batch: int, repeats: int) -> tuple[float, float]:
     import torch
 
-    from reap_omni.prune.model_io import find_moe_blocks
+    from reap_omni.model.moe import find_moe_blocks
+    from reap_omni.model.tiny import build_tiny_model
     from reap_omni.prune.observer import ReapObserver
-    from reap_omni.prune.tiny import build_tiny_model
 
     torch.set_num_threads(os.cpu_count() or 1)
     model = build_tiny_model("thinker", **SHAPES[shape])
@@ -92,7 +92,7 @@ print(json.dumps({{"base_kib": base, "peak_kib": hwm(),
 
 
 def surgery_memory(workdir: Path) -> dict:
-    from reap_omni.prune.tiny import save_tiny_checkpoint
+    from reap_omni.model.tiny import save_tiny_checkpoint
 
     ckpt = save_tiny_checkpoint(workdir / "ckpt", kind="thinker", num_experts=16, top_k=2, hidden=512,
                                 moe_intermediate=1024, layers=4, max_shard_size="120MB")
@@ -147,8 +147,8 @@ def calibration_throughput(workdir: Path, n: int, repeats: int) -> tuple[list[di
     which goes first; returns both lists of summaries and the largest relative difference of their sums."""
     import torch
 
+    from reap_omni.model.tiny import save_tiny_checkpoint
     from reap_omni.prune.scores import load_scores
-    from reap_omni.prune.tiny import save_tiny_checkpoint
 
     ckpt = save_tiny_checkpoint(workdir / "ckpt", kind="thinker", num_experts=64, top_k=8, hidden=256,
                                 moe_intermediate=128, layers=4, heads=8, kv_heads=2, max_shard_size="50MB")

@@ -1,7 +1,7 @@
 """Regenerate the README's pictures by running its download -> report -> prune -> eval -> MS-SWIFT path.
 
 Everything runs offline on the demo calibration set (``quickstart --demo``: synthetic tones and colour
-patterns from a fixture Hub on 127.0.0.1) and a random tiny Qwen3-Omni (``reap_omni.prune.tiny``), so
+patterns from a fixture Hub on 127.0.0.1) and a random tiny Qwen3-Omni (``reap_omni.model.tiny``), so
 the figures show what the outputs look like, not how the real model prunes. About a minute on 2 CPU cores.
 
     python docs/make_images.py                 # writes docs/images/report_rows_hours.png, eval_nll_kl.png
@@ -51,7 +51,7 @@ def run_path(work: Path) -> None:
     reap(work, "quickstart", "--demo", "--output", "./calibration_data", "--quiet")
     reap(work, "report", "./calibration_data", "--quiet")
     # the model: a random tiny Qwen3-Omni checkpoint (the real one would be Qwen3-Omni-30B-A3B-Instruct)
-    from reap_omni.prune.tiny import save_tiny_checkpoint
+    from reap_omni.model.tiny import save_tiny_checkpoint
 
     save_tiny_checkpoint(work / "tiny-omni")
     # 3. prune (the scores name the 36 calibration rows)

@@ -80,7 +80,7 @@ socket.getaddrinfo = _guarded_getaddrinfo
 def no_network_guard_bypass():
     """Marker fixture documenting that a test relies on the loopback-only guard."""
     return _is_loopback
-pytest_plugins = ["reap_omni.fixtures.pytest_plugin"]
+pytest_plugins = ["reap_omni.fixtures.pytest_plugin", "model_fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -95,7 +95,7 @@ def manifest_inputs(flag: str, manifest: PathLike | None) -> list[tuple[str, Pat
         for _line, rec in iter_records(path, errors=RowErrors(skip_invalid=True)):
             for _field, media in rec.media_paths():
                 p = Path(media)
-                for c in [p] if p.is_absolute() else [p, path.parent / p]:  # as prune.inputs resolves them
+                for c in [p] if p.is_absolute() else [p, path.parent / p]:  # as model.inputs resolves them
                     if os.path.lexists(c):
                         found.setdefault(c, f"a media file of {flag}")
     except (OSError, ReapOmniError):

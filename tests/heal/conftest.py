@@ -19,8 +19,8 @@ KEPT = {0: [0, 2, 5, 7], 1: [1, 2, 3, 6], 2: [3, 4, 5, 6], 3: [0, 1, 4, 7]}
 @pytest.fixture(scope="session")
 def heal_models(tmp_path_factory) -> tuple[Path, Path]:
     """(original, pruned): the full tiny model (thinker + talker + code2wav) and its copy pruned to ``KEPT``."""
+    from reap_omni.model.tiny import save_tiny_checkpoint
     from reap_omni.prune.surgery import prune_checkpoint
-    from reap_omni.prune.tiny import save_tiny_checkpoint
 
     root = tmp_path_factory.mktemp("heal-models")
     original = save_tiny_checkpoint(root / "tiny-omni", kind="full", seed=0)

@@ -16,7 +16,7 @@ from reap_omni.cli import run
 from reap_omni.convert.validate_llamafactory import validate_llamafactory
 from reap_omni.convert.validate_msswift import validate_msswift
 from reap_omni.heal.modules import trainable_regex
-from reap_omni.prune.inputs import INSTRUCTIONS
+from reap_omni.model.inputs import INSTRUCTIONS
 
 TINY = ["--video-max-pixels", "4096", "--dtype", "float32"]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from reap_omni.heal.modules import RELATIVE_STEP, count_modules, default_learning_rate, trainable_regex, weight_rms
-from reap_omni.prune.preflight import check_model
+from reap_omni.model.preflight import check_model
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from reap_omni.heal.teacher import TeacherOptions, clean_answer, read_parts, teacher_answers
-from reap_omni.prune.inputs import InputOptions, load_samples
+from reap_omni.model.inputs import InputOptions, load_samples
+from reap_omni.model.placement import Placement
 
 REPO = Path(__file__).resolve().parents[2]
 INPUTS = InputOptions(video_size={"shortest_edge": 4096, "longest_edge": 4096})
@@ -21,7 +22,8 @@ def _samples(heal_rows) -> dict:
 
 
 def _opts(original, max_new_tokens: int = 5) -> TeacherOptions:
-    return TeacherOptions(str(original), max_new_tokens=max_new_tokens, batch_size=1, dtype="float32", inputs=INPUTS)
+    return TeacherOptions(str(original), max_new_tokens=max_new_tokens, batch_size=1,
+                          placement=Placement(dtype="float32"), inputs=INPUTS)
 
 
 def test_clean_answer_drops_thinking_tags_and_control_characters():

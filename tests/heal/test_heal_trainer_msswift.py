@@ -21,7 +21,7 @@ import torch
 
 from reap_omni.cli import run
 from reap_omni.heal.modules import trainable_regex
-from reap_omni.prune.inputs import InputOptions, build_inputs, load_samples
+from reap_omni.model.inputs import InputOptions, build_inputs, load_samples
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = os.environ.get("REAP_OMNI_TRAINER_TESTS") == "1"
@@ -167,7 +167,7 @@ def test_lora_line_adapts_attention_not_the_experts(readme_run, heal_rows):
 def test_gkd_on_policy_runs_and_reloads(readme_run, heal_rows):
     """lmbda 1: the student generates from audio, video and mixed prompts. A random tiny student samples media
     placeholder tokens, which ms-swift cannot re-encode; its generation config suppresses them."""
-    from reap_omni.prune.model_io import media_token_ids
+    from reap_omni.model.info import media_token_ids
 
     work, _ = readme_run
     student = work / "student"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _prune_helpers import TINY_OPTS
+from model_helpers import F32, TINY_OPTS
 
+from reap_omni.model.inputs import collate, fit_sample, iter_batches, load_samples
 from reap_omni.prune.calibration import CalibrationSettings, calibrate
-from reap_omni.prune.inputs import collate, fit_sample, iter_batches, load_samples
 from reap_omni.prune.scores import STRATA, select
 
 FILES = {"S1": "audio", "S2": "video", "S3": "mixed"}
@@ -18,7 +18,7 @@ def by_batch_size(tiny_ckpt, manifests3):
     samples = {s: load_samples(manifests3[f], s, 100) for s, f in FILES.items()}
     out = {}
     for b in (1, 2, 3):
-        settings = CalibrationSettings(model_path=str(tiny_ckpt), dtype="float32", inputs=TINY_OPTS, batch_size=b)
+        settings = CalibrationSettings(model_path=str(tiny_ckpt), placement=F32, inputs=TINY_OPTS, batch_size=b)
         out[b], _ = calibrate(settings, samples, lambda m: None)
     return out
 
@@ -79,10 +79,11 @@ def test_collate_pads_text_on_the_tokenizers_side():
 def test_the_audio_tower_encodes_a_pack_clip_by_clip(tiny_ckpt, manifests3):
     """The thinker packs a batch's clips into one encoder call; each clip's rows are what it gives alone
     (transformers 4.57's encoder would otherwise attend across the clips of a pack)."""
-    from reap_omni.prune.audio_per_clip import run_audio_per_clip
-    from reap_omni.prune.model_io import load_for_scoring
+    from reap_omni.model.audio_per_clip import run_audio_per_clip
+    from reap_omni.model.info import ModelInfo
+    from reap_omni.model.load import load_for_scoring
 
-    root, _model = load_for_scoring(tiny_ckpt, "thinker", "cpu", "float32")
+    root, _model = load_for_scoring(ModelInfo.read(tiny_ckpt), F32)
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(tiny_ckpt)

@@ -11,14 +11,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _prune_helpers import TINY_OPTS
+from model_helpers import F32, TINY_OPTS
 
 from reap_omni.cli import run
 from reap_omni.fixtures.media import make_audio, make_video
 from reap_omni.manifest.lock import file_sha256
+from reap_omni.model.distributed import Dist
+from reap_omni.model.inputs import load_samples
 from reap_omni.prune.calibration import CalibrationSettings, calibrate, calibration_rows
-from reap_omni.prune.distributed import Dist
-from reap_omni.prune.inputs import load_samples
 from reap_omni.prune.scores import load_scores
 
 FILES = {"S1": "audio", "S2": "video", "S3": "mixed"}
@@ -127,7 +127,7 @@ def test_rank_zero_and_resumed_runs_record_all_rows(tiny_ckpt, manifests3, tmp_p
     samples = _samples(manifests3)
     want = calibration_rows(samples)
     assert [r["id"] for r in want["S1"]] == ["a0", "a1", "a2"]
-    settings = CalibrationSettings(model_path=str(tiny_ckpt), dtype="float32", inputs=TINY_OPTS,
+    settings = CalibrationSettings(model_path=str(tiny_ckpt), placement=F32, inputs=TINY_OPTS,
                                    checkpoint_dir=str(tmp_path / "ck"), checkpoint_every=1)
     dist = _RankZeroOfTwo()
     first, _ = calibrate(settings, samples, lambda m: None, dist)

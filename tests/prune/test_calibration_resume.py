@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from _prune_helpers import TINY_OPTS, launch_env
+from model_helpers import F32, TINY_OPTS, launch_env
 
+from reap_omni.model.inputs import load_samples
 from reap_omni.prune.calibration import CalibrationSettings, calibrate
 from reap_omni.prune.checkpoint import CalibrationCheckpoint, StratumState, calibration_key
-from reap_omni.prune.inputs import load_samples
 from reap_omni.prune.progress import StratumProgress, progress_enabled
 from reap_omni.prune.scores import STRATA, load_scores
 
@@ -29,7 +29,7 @@ def _samples(manifests) -> dict:
 
 
 def _settings(tiny_ckpt, folder=None, every=1) -> CalibrationSettings:
-    return CalibrationSettings(model_path=str(tiny_ckpt), dtype="float32", inputs=TINY_OPTS,
+    return CalibrationSettings(model_path=str(tiny_ckpt), placement=F32, inputs=TINY_OPTS,
                                checkpoint_dir=str(folder) if folder else None, checkpoint_every=every)
 
 

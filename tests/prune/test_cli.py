@@ -194,7 +194,7 @@ def test_bad_inputs_give_one_line_errors(tiny_ckpt, manifests, tmp_path, capsys)
 
 
 def test_model_without_moe_layers_is_refused(tmp_path, manifests, capsys):
-    from reap_omni.prune.tiny import save_tiny_checkpoint
+    from reap_omni.model.tiny import save_tiny_checkpoint
 
     dense = save_tiny_checkpoint(tmp_path / "dense", kind="thinker", layers=2, mlp_only_layers=[0, 1])
     err = _err(["prune", "--model-path", str(dense), "--output-path", str(tmp_path / "o"), *_strata(manifests)],

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from _prune_helpers import run_launched as _run
-from _prune_helpers import torchrun as _torchrun
+from model_helpers import run_launched as _run
+from model_helpers import torchrun as _torchrun
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.prune.distributed import Dist, rank_device_map, rank_max_memory
+from reap_omni.model.distributed import Dist, rank_device_map, rank_max_memory
 from reap_omni.prune.scores import load_scores
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _prune_helpers import reference_saliency, stratum_inputs
+from model_helpers import reference_saliency, stratum_inputs
 
-from reap_omni.prune.model_io import find_moe_blocks
+from reap_omni.model.moe import find_moe_blocks
+from reap_omni.model.tiny import TOKEN_IDS
 from reap_omni.prune.observer import ReapObserver
-from reap_omni.prune.tiny import TOKEN_IDS
 
 AUDIO_ID, VIDEO_ID = TOKEN_IDS["<|audio_pad|>"], TOKEN_IDS["<|video_pad|>"]
 

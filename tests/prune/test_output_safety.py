@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _prune_helpers import launch_env
+from model_helpers import launch_env
 
 from reap_omni.cli import run
 from reap_omni.fixtures.media import make_audio, make_video
@@ -262,7 +262,7 @@ def test_kill_between_the_two_renames_puts_the_previous_output_back(world):
 
 
 def test_eval_writes_its_set_whole_or_leaves_the_previous_one(world, monkeypatch, capsys):
-    from reap_omni.prune import eval_report
+    from reap_omni.evaluate import report as eval_report
 
     out = world["root"] / "eval"
     out.mkdir()

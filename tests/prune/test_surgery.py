@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
-from _prune_helpers import mask_routing, stratum_inputs
+from model_helpers import mask_routing, stratum_inputs
 from safetensors import safe_open
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.prune.model_io import find_moe_blocks
+from reap_omni.model.moe import find_moe_blocks
 from reap_omni.prune.surgery import prune_checkpoint
 
 KEPT = {0: [1, 3, 4, 6], 1: [0, 2, 5, 7], 2: [0, 1, 2, 3], 3: [2, 4, 6, 7]}
@@ -114,3 +114,19 @@ def test_talker_surgery_leaves_thinker_identical(tiny_ckpt, tmp_path):
     assert after["talker.model.layers.1.mlp.gate.weight"].shape[0] == 3
     _, info = Qwen3OmniMoeForConditionalGeneration.from_pretrained(out, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
+
+
+def test_surgery_from_the_callers_description_leaves_it_as_read(tiny_ckpt, pruned, tmp_path):
+    """``prune`` passes its ``check_model`` result down: the same checkpoint is written, and the description
+    (config included) is not edited by the surgery."""
+    import copy
+
+    from reap_omni.model.preflight import check_model
+
+    info = check_model(tiny_ckpt, "thinker")
+    before = copy.deepcopy(info.config)
+    report = prune_checkpoint(tiny_ckpt, tmp_path / "model", "thinker", KEPT, info=info)
+    assert info.config == before and info.num_experts == report.num_experts == 8
+    assert json.loads((tmp_path / "model" / "config.json").read_text()) == json.loads(
+        (pruned[0] / "config.json").read_text())
+    assert _all_tensors(tmp_path / "model").keys() == _all_tensors(pruned[0]).keys()

@@ -6,15 +6,16 @@ import json
 
 import pytest
 import torch
-from _prune_helpers import TINY_OPTS, reference_saliency
+from model_helpers import F32, TINY_OPTS, reference_saliency
 
 from reap_omni.cli import run
+from reap_omni.model.info import media_token_ids
+from reap_omni.model.inputs import fit_sample, load_samples, media_token_mask
+from reap_omni.model.moe import find_moe_blocks
+from reap_omni.model.tiny import TOKEN_IDS
 from reap_omni.prune.calibration import CalibrationSettings, calibrate
-from reap_omni.prune.inputs import fit_sample, load_samples, media_token_mask
-from reap_omni.prune.model_io import find_moe_blocks, media_token_ids
 from reap_omni.prune.observer import ReapObserver
 from reap_omni.prune.scores import STRATA
-from reap_omni.prune.tiny import TOKEN_IDS
 
 FILES = {"S1": "audio", "S2": "video", "S3": "mixed"}
 SPAN = {TOKEN_IDS[t] for t in ("<|audio_start|>", "<|audio_pad|>", "<|audio_end|>", "<|vision_start|>",
@@ -39,7 +40,7 @@ def both_policies(tiny_ckpt, manifests):
     samples = {s: load_samples(manifests[f], s, 100) for s, f in FILES.items()}
     out = {}
     for policy in ("all", "media"):
-        settings = CalibrationSettings(model_path=str(tiny_ckpt), dtype="float32", inputs=TINY_OPTS, tokens=policy)
+        settings = CalibrationSettings(model_path=str(tiny_ckpt), placement=F32, inputs=TINY_OPTS, tokens=policy)
         out[policy], _ = calibrate(settings, samples, lambda m: None)
     return samples, out
 

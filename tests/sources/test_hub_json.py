@@ -36,12 +36,12 @@ def test_evol_code_layout_parses_into_instruction_and_code_answer(hub_server):
 
 def test_a_renamed_column_names_the_real_ones(hub_server):
     hub_server.add_repo("org/code", {"train.jsonl": b"\n".join(
-        json.dumps({"prompt": f"q{i}", "output": f"a{i}"}).encode() for i in range(3))})
+        json.dumps({"instructions": f"q{i}", "output": f"a{i}"}).encode() for i in range(3))})
     spec = msgspec.structs.replace(get_dataset("evol_instruct_code").sources[0], repo="org/code")
     with pytest.raises(SourceMismatch) as info:
         _open(spec).units()
-    assert "columns.question" in str(info.value) and "prompt" in str(info.value)
-    assert info.value.fixes == ["evol_instruct_code:0:columns.question=prompt"]
+    assert "columns.question" in str(info.value) and "instructions" in str(info.value)
+    assert list(info.value.fixes) == ["evol_instruct_code:0:columns.question=instructions"]
 
 
 def test_media_columns_and_missing_files_are_refused_in_one_line(hub_server):

@@ -25,9 +25,11 @@ AVSPEECH = DatasetSpec(
     languages=("multilingual",),
     extended=True,
     recommended=True,
-    note="Rows have empty text: AVSpeech has no transcripts. The mirror's upload was in progress when it was seen "
-    "(about 3K train rows at the pinned commit).",
-    note_zh="本数据集的行文本为空：AVSpeech 没有转录文本。镜像在核查时仍在上传中（固定版本约有 3K 条训练行）。",
+    note="AVSpeech has no transcripts: every row's text is the one fact the dataset guarantees for each clip, "
+    "'A person is talking on camera.' (so the rows convert to SFT like every other stratum's); it is not a "
+    "transcript. The mirror's upload was in progress when it was seen (about 3K train rows at the pinned commit).",
+    note_zh="AVSpeech 没有转录文本：每行文本是该数据集对每个片段都保证成立的事实“A person is talking on camera.”"
+    "（使这些行能像其他层的行一样转换为 SFT），并非转录。镜像在核查时仍在上传中（固定版本约有 3K 条训练行）。",
     sources=(
         SourceSpec(
             kind="hf_parquet",
@@ -36,7 +38,7 @@ AVSPEECH = DatasetSpec(
             split="train",
             files=("train/*.parquet",),
             columns={"video": "video", "audio": "audio", "id": "clip_id"},
-            text_template="",
+            text_template="A person is talking on camera.",
             note="train/train-rows-XXXXXXXXX-YYYYYYYYY-000.parquet, 128 rows and 60-80 MB each (~3k train rows, "
             "1.6 GB at tree 8b139188: hf.co/datasets/ProgramComputer/avspeech-visual-audio/tree/8b139188077b5633079f7"
             "76ff8088e4364fae34e/train); columns clip_id ({youtube_id}_{start}_{end}), avspeech_metadata, video "

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "reap_omni.cli.prune_cmds",
     "reap_omni.cli.eval_cmds",
     "reap_omni.cli.heal_cmds",
+    "reap_omni.cli.docs_cmds",
 )
 
 #: Subcommand groups exposed by the seed-compatible root scripts.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from reap_omni.cli.model_args import add_input_arguments, input_options, require_prune_extra
+from reap_omni.cli.model_args import add_input_arguments, input_options, placement_options, require_prune_extra
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,13 +59,11 @@ def run_heal_cmd(args: argparse.Namespace) -> int:
     require_prune_extra("heal")
     from reap_omni.heal.run import HealOptions, run_heal
     from reap_omni.heal.teacher import TeacherOptions
-    from reap_omni.prune.placement import parse_device_map, parse_max_memory
     from reap_omni.prune.progress import progress_enabled
 
     teacher = TeacherOptions(
         model_path=args.original, max_new_tokens=args.max_new_tokens, batch_size=args.teacher_batch_size,
-        device=args.device, device_map=parse_device_map(args.device_map), max_memory=parse_max_memory(args.max_memory),
-        offload_folder=args.offload_folder, dtype=args.dtype, inputs=input_options(args),
+        placement=placement_options(args), inputs=input_options(args),
         progress=progress_enabled(args.quiet),
     )
     opts = HealOptions(

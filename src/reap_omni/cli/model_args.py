@@ -1,4 +1,5 @@
-"""What the commands that run the model (``prune``, ``eval``) share: the extra they need and how media are fed."""
+"""What the commands that run the model (``prune``, ``eval``, ``heal``) share: the extra they need, how media
+are fed, and where the weights go (one ``Placement``)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def input_options(args: argparse.Namespace):
-    """``prune.inputs.InputOptions`` from the arguments of ``add_input_arguments``, checked."""
-    from reap_omni.prune.inputs import InputOptions
+    """``model.inputs.InputOptions`` from the arguments of ``add_input_arguments``, checked."""
+    from reap_omni.model.inputs import InputOptions
 
     if not 0 < args.video_fps < float("inf"):  # NaN fails too
         raise ReapOmniError("--video-fps must be a positive number")
@@ -44,3 +45,13 @@ def input_options(args: argparse.Namespace):
         raise ReapOmniError(f"--max-media-seconds must be at least 1 (or 0: no cap), got {args.max_media_seconds}")
     return InputOptions(video_fps=args.video_fps, video_size=size, max_seq_len=args.max_seq_len,
                         max_media_seconds=args.max_media_seconds or None)
+
+
+def placement_options(args: argparse.Namespace):
+    """``model.placement.Placement`` from ``--device``, ``--device-map``, ``--max-memory``, ``--offload-folder``
+    and ``--dtype`` (parsed, one-line errors)."""
+    from reap_omni.model.placement import Placement, parse_device_map, parse_max_memory
+
+    return Placement(device=args.device, device_map=parse_device_map(args.device_map),
+                     max_memory=parse_max_memory(args.max_memory), offload_folder=args.offload_folder,
+                     dtype=args.dtype)

@@ -6,27 +6,32 @@ import argparse
 import contextlib
 import json
 
-from reap_omni.cli.model_args import add_input_arguments, input_options, require_prune_extra
+from reap_omni.cli.model_args import add_input_arguments, input_options, placement_options, require_prune_extra
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "prune",
         help="score MoE experts on audio/video/mixed calibration sets and write a pruned checkpoint",
-        description="REAP-OMNI: A = S1 + lambda*ReLU(S3 - beta*S2) per expert; keep the top retention-rate "
-        "fraction in every MoE layer and write a pruned Hugging Face checkpoint.",
+        description="REAP-OMNI: A = S1 + lambda*ReLU(S3 - beta*S2) (+ gamma*S0) per expert; keep the top "
+        "retention-rate fraction in every MoE layer and write a pruned Hugging Face checkpoint.",
     )
     p.add_argument("--model-path", required=True, help="Qwen3-Omni-MoE checkpoint folder (safetensors)")
     p.add_argument("--output-path", help="folder for the pruned checkpoint (required unless --dry-run)")
     p.add_argument("--audio-data", help="S1: unified JSONL of audio-only rows")
     p.add_argument("--video-data", help="S2: unified JSONL of video rows (their audio is not used)")
     p.add_argument("--mixed-data", help="S3: unified JSONL of videos whose audio track is used")
+    p.add_argument("--text-data", help="S0 (optional): unified JSONL of text rows (answer in 'text', instruction in "
+                   "meta.question); its statistics are stored beside the others, for --gamma and eval's text baseline")
     p.add_argument("--retention-rate", type=float, default=0.5, help="fraction of experts kept per layer (0, 1]")
     p.add_argument("--calibration-samples", type=int, default=100, help="rows used from each stratum")
     p.add_argument("--lambda", dest="lam", type=float, default=1.0,
                    help="weight of the audio-video bonus (finite, >= 0)")
     p.add_argument("--beta", type=float, default=1.0,
                    help="how much video-only salience is subtracted from S3 (finite, >= 0)")
+    p.add_argument("--gamma", type=float, default=0.0,
+                   help="add gamma*S0 (text saliency) to the affinity, to protect text ability (finite, >= 0; "
+                   "default 0: REAP-OMNI's formula unchanged; needs S0: --text-data or scores holding it)")
     p.add_argument("--component", choices=("thinker", "talker"), default="thinker", help="which MoE to prune")
     p.add_argument("--device", help="one torch device for calibration, e.g. cuda:0 (default cpu)")
     p.add_argument("--device-map", help="spread the model over devices with accelerate: auto, balanced, "
@@ -56,20 +61,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_prune_cmd(args: argparse.Namespace) -> int:
-    from reap_omni.prune.preflight import check_model
+    from reap_omni.model.preflight import check_for_plan, check_model
 
-    check_model(args.model_path, args.component)  # before torch loads: a broken download fails in milliseconds
+    # before torch loads: a broken download fails in milliseconds (--plan-only also works on config.json alone)
+    (check_for_plan if args.plan_only else check_model)(args.model_path, args.component)
     require_prune_extra("pruning")
     from reap_omni.prune.pipeline import PruneOptions, run_prune
-    from reap_omni.prune.placement import parse_device_map, parse_max_memory
     from reap_omni.prune.progress import progress_enabled
 
     opts = PruneOptions(
         model_path=args.model_path, output_path=args.output_path, audio_data=args.audio_data,
-        video_data=args.video_data, mixed_data=args.mixed_data, retention_rate=args.retention_rate,
-        calibration_samples=args.calibration_samples, lam=args.lam, beta=args.beta, component=args.component,
-        device=args.device, device_map=parse_device_map(args.device_map), max_memory=parse_max_memory(args.max_memory),
-        offload_folder=args.offload_folder, plan_only=args.plan_only, dtype=args.dtype, batch_size=args.batch_size,
+        video_data=args.video_data, mixed_data=args.mixed_data, text_data=args.text_data,
+        retention_rate=args.retention_rate, calibration_samples=args.calibration_samples, lam=args.lam,
+        beta=args.beta, gamma=args.gamma, component=args.component,
+        placement=placement_options(args), plan_only=args.plan_only, batch_size=args.batch_size,
         max_seq_len=args.max_seq_len,
         dry_run=args.dry_run, scores_out=args.scores_out, from_scores=args.from_scores, overwrite=args.overwrite,
         inputs=input_options(args),

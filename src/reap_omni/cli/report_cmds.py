@@ -1,5 +1,5 @@
 """``report``: what a calibration set holds, as ``report.md`` + ``report.json`` + PNGs (thin command over
-``reap_omni.calibration_set.report``)."""
+``reap_omni.report.write``)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from reap_omni.calibration_set.report import write_report
+    from reap_omni.report.write import write_report
 
     if args.jobs < 1:
         raise ReapOmniError(f"--jobs must be at least 1 (got {args.jobs})")

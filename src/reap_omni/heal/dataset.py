@@ -4,7 +4,7 @@ Each stratum's first rows are copied as a unified manifest (``rows/<name>.jsonl`
 absolute), with the answer replaced by the teacher's when there is one, then exported:
 
 * ms-swift (``data/<name>.jsonl``, messages format): the user turn is the stratum's media tag plus the very
-  instruction ``eval`` asks with (``prune.inputs.INSTRUCTIONS``), because recovery follows the instruction
+  instruction ``eval`` asks with (``model.inputs.INSTRUCTIONS``), because recovery follows the instruction
   wording (measured: 16% vs 53% of the S1 KL gap recovered with the exporter's task prompt vs eval's). The
   assistant turn is the answer: GKD's off-policy sequences, the SFT target of the LoRA-free fallback.
 * LLaMA-Factory (``data/heal_<name>.jsonl`` + ``data/dataset_info.json``): sharegpt rows, same prompts.
@@ -24,7 +24,7 @@ import msgspec
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.manifest.jsonl import JsonlWriter
 from reap_omni.manifest.record import Record, iter_records
-from reap_omni.prune.inputs import INSTRUCTIONS, STRATUM_FLAGS, STRATUM_NAMES, load_samples
+from reap_omni.model.inputs import INSTRUCTIONS, STRATUM_FLAGS, STRATUM_NAMES, load_samples
 
 TEXT = "text"
 #: stratum -> (file name, flag); the text stratum (rows with ``meta.question``) is trained, never evaluated

@@ -57,7 +57,7 @@ class ModuleCounts:
 
 
 def count_modules(facts) -> ModuleCounts:
-    """Counts from ``prune.preflight.check_model``'s headers of the pruned checkpoint."""
+    """Counts from ``model.preflight.check_model``'s headers of the pruned checkpoint."""
     rx = re.compile(trainable_regex(facts.config["model_type"]))
     prefix = thinker_prefix(facts.config["model_type"])
     trainable = thinker = total = 0

@@ -1,8 +1,8 @@
 """``reap-omni heal`` end to end: check, build the rows, (answer with the original,) write the trainer's files.
 
 Everything is checked before anything heavy runs: the output folder against every input (the shared
-``output_guard``), both checkpoints (``prune.preflight``: the pruned one must be a pruned copy of the
-original), every row's media. The output folder holds ``heal.json`` (what was written, and the recogniser
+``output_guard``), both checkpoints (``model.preflight``, ``prune.checks``: the pruned one must be a pruned
+copy of the original), every row's media. The output folder holds ``heal.json`` (what was written, and the recogniser
 of a previous heal output), ``rows/`` (the unified rows trained on), ``data/`` (the trainer's files),
 ``teacher/`` (the original's answers, resumable) and the scripts; the trainer writes into ``output/``.
 """
@@ -83,18 +83,17 @@ def _check_options(o: HealOptions) -> dict[str, str]:
     for ok, msg in checks:
         if not ok:
             raise ReapOmniError(msg)
-    if o.teacher.device is not None and o.teacher.device_map is not None:
-        raise ReapOmniError("pass --device (one device) or --device-map (several), not both")
+    o.teacher.placement.check()
     return manifests
 
 
 def _guard(o: HealOptions, manifests: dict[str, str], log: Callable[[str], None]) -> Path:
+    from reap_omni.model.distributed import env_rank
     from reap_omni.output_guard import guard_outputs, manifest_inputs, replaced_folder, written_folder
-    from reap_omni.prune.distributed import env_rank
 
     outputs = [replaced_folder(o.output, "--output", is_heal_output, needs_overwrite=False)]
-    if o.teacher.offload_folder:
-        outputs.append(written_folder(o.teacher.offload_folder, "--offload-folder"))
+    if o.teacher.placement.offload_folder:
+        outputs.append(written_folder(o.teacher.placement.offload_folder, "--offload-folder"))
     inputs = [x for s, p in manifests.items() for x in manifest_inputs(FLAGS[s], p)]
     models = [("--original", o.original), ("--pruned", o.pruned)]
     return guard_outputs(outputs, model_dirs=models, inputs=inputs, clean=env_rank() == 0, log=log)[0]
@@ -104,8 +103,9 @@ def run_heal(o: HealOptions, log: Callable[[str], None] | None = None) -> dict[s
     """Write the healing files into ``o.output`` (and with ``o.run`` train); returns ``heal.json``'s document.
     Under torchrun (teacher answers only) ranks other than 0 return ``{"rank": r}``."""
     from reap_omni.heal.dataset import read_rows
-    from reap_omni.prune.distributed import env_rank
-    from reap_omni.prune.preflight import check_model, check_pruned
+    from reap_omni.model.distributed import env_rank
+    from reap_omni.model.preflight import check_model
+    from reap_omni.prune.checks import check_pruned
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     rank = env_rank()
@@ -122,11 +122,11 @@ def run_heal(o: HealOptions, log: Callable[[str], None] | None = None) -> dict[s
     answers = None
     if teacher:
         from reap_omni.heal.teacher import teacher_answers
-        from reap_omni.prune.inputs import load_samples
+        from reap_omni.model.inputs import load_samples
 
         samples = {s: load_samples(manifests[s], s, len(recs)) for s, recs in records.items() if s != TEXT}
         o.teacher.model_path = o.original
-        answers = teacher_answers(o.teacher, samples, out / "teacher", log)
+        answers = teacher_answers(o.teacher, samples, out / "teacher", log, original)
         if rank != 0:
             return {"rank": rank}
     elif rank != 0:

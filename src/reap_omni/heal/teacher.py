@@ -2,8 +2,8 @@
 
 LLaMA-Factory has no logit distillation, so its route to a teacher is SFT on the teacher's own answers
 (they are also offered to ms-swift as a plain SFT set). The prompts are eval's (media + the stratum's
-instruction, ``prune.inputs``), the model is loaded by the same code as ``prune`` and ``eval``
-(``calibration.load_on_rank``: placement, device map, disk offload), and batches are padded on the left so
+instruction, ``model.inputs``), the model is loaded by the same code as ``prune`` and ``eval``
+(``model.load.load_on_rank``: placement, device map, disk offload), and batches are padded on the left so
 every row continues from its own last token.
 
 Data parallel under torchrun: rank ``r`` answers every N-th remaining row. Resumable: each rank appends its
@@ -25,28 +25,27 @@ from typing import Any
 from reap_omni.convert.sample import MEDIA_TAGS
 from reap_omni.errors import ReapOmniError
 from reap_omni.fileio import atomic_write_bytes
-from reap_omni.prune.inputs import INSTRUCTIONS, InputOptions, Sample
+from reap_omni.model.info import ModelInfo
+from reap_omni.model.inputs import INSTRUCTIONS, InputOptions, Sample
+from reap_omni.model.placement import Placement, placement_keywords
 
 SETTINGS_FORMAT = "reap-omni-heal-teacher/1"
 
 
+@placement_keywords
 @dataclass
 class TeacherOptions:
     model_path: str
     max_new_tokens: int = 128
     batch_size: int = 4
-    device: str | None = None
-    device_map: str | dict[str, Any] | None = None
-    max_memory: dict[Any, int] | None = None
-    offload_folder: str | None = None
-    dtype: str = "auto"
+    placement: Placement = field(default_factory=Placement)  # device, device map, memory, offload, dtype
     inputs: InputOptions = field(default_factory=InputOptions)
     progress: bool = False
 
     def key(self) -> dict[str, Any]:
         """What the answers depend on (a resume reuses answers only under the same key)."""
         return {"format": SETTINGS_FORMAT, "model": str(Path(self.model_path).resolve()),
-                "max_new_tokens": self.max_new_tokens, "dtype": self.dtype, "instructions": INSTRUCTIONS,
+                "max_new_tokens": self.max_new_tokens, "dtype": self.placement.dtype, "instructions": INSTRUCTIONS,
                 "inputs": asdict(self.inputs)}
 
 
@@ -105,10 +104,11 @@ def _prepare(folder: Path, opts: TeacherOptions, log: Callable[[str], None]) -> 
 
 
 def teacher_answers(opts: TeacherOptions, samples: dict[str, list[Sample]], folder: Path,
-                    log: Callable[[str], None]) -> dict[str, dict[str, str]] | None:
+                    log: Callable[[str], None], info: ModelInfo | None = None) -> dict[str, dict[str, str]] | None:
     """Every row's answer (``{stratum: {id: answer}}``, "" when the model answered nothing usable), resuming from
-    ``folder``. Under torchrun every rank answers its share; rank 0 returns the answers, the others ``None``."""
-    from reap_omni.prune.distributed import Dist
+    ``folder``. Under torchrun every rank answers its share; rank 0 returns the answers, the others ``None``.
+    ``info``: the original's description from ``check_model`` (read from ``opts.model_path`` when not given)."""
+    from reap_omni.model.distributed import Dist
 
     dist = Dist.from_env()
     try:
@@ -128,7 +128,8 @@ def teacher_answers(opts: TeacherOptions, samples: dict[str, list[Sample]], fold
         if left:
             err = None
             try:
-                _answer(opts, {s: dist.shard(v) for s, v in todo.items()},
+                _answer(opts, info or ModelInfo.read(opts.model_path, "thinker"),
+                        {s: dist.shard(v) for s, v in todo.items()},
                         lambda s: folder / f"{s}.rank{dist.rank}.jsonl", dist, log)
             except Exception as exc:  # noqa: BLE001 - reported to every rank, then re-raised here
                 err = exc
@@ -141,20 +142,18 @@ def teacher_answers(opts: TeacherOptions, samples: dict[str, list[Sample]], fold
         dist.close()
 
 
-def _answer(opts: TeacherOptions, shards: dict[str, list[Sample]], part: Callable[[str], Path], dist,
-            log: Callable[[str], None]) -> None:
+def _answer(opts: TeacherOptions, info: ModelInfo, shards: dict[str, list[Sample]], part: Callable[[str], Path],
+            dist, log: Callable[[str], None]) -> None:
     import torch
     from transformers import GenerationConfig
 
-    from reap_omni.prune.calibration import CalibrationSettings, _to, load_on_rank, load_processor
-    from reap_omni.prune.inputs import iter_batches, media_seconds
-    from reap_omni.prune.model_io import media_token_ids
+    from reap_omni.model.info import media_token_ids
+    from reap_omni.model.inputs import iter_batches, media_seconds
+    from reap_omni.model.load import load_on_rank, load_processor, to_device
     from reap_omni.prune.progress import StratumProgress
 
-    settings = CalibrationSettings(model_path=opts.model_path, device=opts.device, device_map=opts.device_map,
-                                   max_memory=opts.max_memory, offload_folder=opts.offload_folder, dtype=opts.dtype)
     processor = load_processor(opts.model_path)
-    root, _model, device, dtype = load_on_rank(settings, dist, log)
+    root, _model, device, dtype = load_on_rank(info, opts.placement, dist, log)
     tok = processor.tokenizer
     eos = [i for i in {tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>")}
            if isinstance(i, int) and i >= 0 and i != tok.unk_token_id]
@@ -173,7 +172,7 @@ def _answer(opts: TeacherOptions, shards: dict[str, list[Sample]], part: Callabl
                     open(_end_line(part(stratum)), "a", encoding="utf-8") as out_file:
                 for inputs, chunk in iter_batches(processor, prompts, stratum, opts.batch_size, opts.inputs):
                     t0 = time.perf_counter()
-                    batch = {k: _to(k, v, device, dtype) for k, v in inputs.items()}
+                    batch = {k: to_device(k, v, device, dtype) for k, v in inputs.items()}
                     n_in = int(batch["input_ids"].shape[1])
                     with torch.inference_mode():
                         out = root.generate(**batch, generation_config=gen_cfg)

@@ -1,4 +1,5 @@
-"""Run S1, S2 and S3 through the model with the REAP observer attached: one ``StratumStats`` each.
+"""Run S1, S2 and S3 (and S0, text, when given) through the model with the REAP observer attached: one
+``StratumStats`` each.
 
 This module wires the parts: placement (where the weights go), inputs (the processor's batches), the
 observer (the statistics), and data parallelism (which samples this rank runs, and the all-reduce).
@@ -14,28 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.prune.distributed import Dist, rank_device_map, rank_folder, rank_max_memory
-from reap_omni.prune.inputs import InputOptions, Sample, iter_batches, media_token_mask
-from reap_omni.prune.model_io import (
-    execution_device,
-    find_moe_blocks,
-    load_for_scoring,
-    media_token_ids,
-    read_config,
-)
+from reap_omni.model.distributed import Dist
+from reap_omni.model.info import ModelInfo, media_token_ids
+from reap_omni.model.inputs import InputOptions, Sample, iter_batches, media_token_mask
+from reap_omni.model.load import load_on_rank, load_processor, to_device
+from reap_omni.model.moe import find_moe_blocks
+from reap_omni.model.placement import Placement, placement_keywords
 from reap_omni.prune.observer import StratumStats
-from reap_omni.prune.scores import STRATA, Scores
+from reap_omni.prune.scores import STRATA, TEXT_STRATUM, Scores
 
 
+@placement_keywords
 @dataclass
 class CalibrationSettings:
     model_path: str
     component: str = "thinker"
-    device: str | None = None
-    device_map: str | dict[str, Any] | None = None
-    max_memory: dict[Any, int] | None = None
-    offload_folder: str | None = None
-    dtype: str = "auto"
+    placement: Placement = field(default_factory=Placement)  # device, device map, memory, offload, dtype
     batch_size: int = 1
     calibration_samples: int = 100
     inputs: InputOptions = field(default_factory=InputOptions)
@@ -46,12 +41,13 @@ class CalibrationSettings:
 
     def key_options(self) -> dict[str, Any]:
         """The options that change the statistics (a checkpoint resumes only under the same ones)."""
-        return {"component": self.component, "dtype": self.dtype, "batch_size": self.batch_size,
+        return {"component": self.component, "dtype": self.placement.dtype, "batch_size": self.batch_size,
                 "inputs": asdict(self.inputs), "tokens": self.tokens}
 
 
 #: Which tokens count towards S. ``all`` is REAP's choice; ``media`` keeps S1/S2/S3 from being diluted by
-#: the chat template's and the answer's text, which every stratum shares.
+#: the chat template's and the answer's text, which every stratum shares. S0 (text) has no media token: every
+#: non-padding token counts there under either policy (what text-only REAP counts).
 TOKEN_POLICIES = {
     "all": "all non-padding tokens",
     "media": "media tokens only: audio/video/image placeholders and their span markers",
@@ -71,31 +67,15 @@ class StratumRun:
         return f"{self.samples / s:.2f} samples/s, {self.tokens / s:.0f} tokens/s"
 
 
-def placement_for_rank(s: CalibrationSettings, dist: Dist, check_devices: bool = True):
-    """The memory plan of this rank's replica (or device-map slice); see ``placement.plan_placement``."""
-    from reap_omni.prune.placement import plan_placement
-
-    device_map, max_memory = s.device_map, s.max_memory
-    if dist.active and device_map is not None:
-        import torch
-
-        if isinstance(device_map, str):
-            max_memory = rank_max_memory(dist, max_memory, torch.cuda.device_count())
-        else:
-            device_map = rank_device_map(dist, device_map)
-    return plan_placement(s.model_path, read_config(s.model_path), s.component, s.dtype,
-                          device=dist.rank_device(s.device), device_map=device_map, max_memory=max_memory,
-                          offload_folder=rank_folder(s.offload_folder, dist), check_devices=check_devices)
-
-
 def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Callable[[str], None],
-              dist: Dist | None = None) -> tuple[Scores, dict[str, StratumRun]]:
+              dist: Dist | None = None, info: ModelInfo | None = None) -> tuple[Scores, dict[str, StratumRun]]:
     """Statistics of every stratum over all ranks' shards; every rank returns the same (reduced) statistics.
 
     Rank 0's scores also name every row of every rank (``meta.calibration_rows``, see ``calibration_rows``),
     taken from the full ``samples`` before sharding, so a resumed or data-parallel run records the same rows.
     With ``s.checkpoint_dir`` this rank's partial statistics are checkpointed every ``checkpoint_every``
     batches and after each stratum; a rerun with the same inputs resumes from them (see ``checkpoint``).
+    ``info`` is the model's description from ``check_model`` (read from ``s.model_path`` when not given).
     """
     import torch
 
@@ -127,7 +107,8 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
         # hashed before the forwards (the bytes the run reads) and inside the collective check (a vanished
         # file on rank 0 stops every rank); only rank 0 writes the scores, so only it reads the media twice
         rows = calibration_rows(samples) if dist.is_main else None
-        loaded = _load(s, dist, log)
+        info = info or ModelInfo.read(s.model_path, s.component)
+        loaded = _load(s, info, dist, log)
     except Exception as exc:  # noqa: BLE001 - reported collectively, then re-raised on this rank
         err = exc
     dist.check(err, "model loading")
@@ -138,7 +119,7 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
     strata: dict[str, StratumStats] = {}
     runs: dict[str, StratumRun] = {}
     with ReapObserver(blocks) as obs, torch.inference_mode():
-        for name in STRATA:
+        for name in [*STRATA, *([TEXT_STRATUM] if TEXT_STRATUM in samples else [])]:
             err, t0 = None, time.perf_counter()
             try:
                 local = _run_stratum(s, name, dist.shard(samples[name]), processor, root, obs, device, dtype,
@@ -154,7 +135,7 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
                 + (f" over {dist.world_size} ranks" if dist.active else ""))
     meta = {"model_path": str(s.model_path), "calibration_samples": s.calibration_samples,
             "dtype": str(dtype).removeprefix("torch."), "tokens": s.tokens, "token_policy": TOKEN_POLICIES[s.tokens],
-            "world_size": dist.world_size, "batch_size": s.batch_size, **provenance(s.model_path, s.component)}
+            "world_size": dist.world_size, "batch_size": s.batch_size, **provenance(info)}
     if rows is not None:
         meta["calibration_rows"] = rows
     scores = Scores(s.component, [b.layer for b in blocks], blocks[0].num_experts, blocks[0].top_k, strata, meta)
@@ -164,8 +145,8 @@ def calibrate(s: CalibrationSettings, samples: dict[str, list[Sample]], log: Cal
 def _run_stratum(s: CalibrationSettings, name: str, shard: list[Sample], processor, root, obs, device, dtype,
                  states: dict, ckpt, dist: Dist, log: Callable[[str], None]) -> StratumStats:
     """This rank's statistics of one stratum, resumed from and checkpointed to ``ckpt`` when given."""
+    from reap_omni.model.inputs import media_seconds
     from reap_omni.prune.checkpoint import StratumState
-    from reap_omni.prune.inputs import media_seconds
     from reap_omni.prune.progress import StratumProgress
 
     st = states.get(name)
@@ -179,13 +160,13 @@ def _run_stratum(s: CalibrationSettings, name: str, shard: list[Sample], process
     else:
         obs.reset()
         done = []
-    media_ids = media_token_ids(root.config) if s.tokens == "media" else None
+    media_ids = media_token_ids(root.config) if s.tokens == "media" and name != TEXT_STRATUM else None
     label = f" (rank 0 of {dist.world_size})" if dist.active else ""
     every = max(1, int(s.checkpoint_every))
     with StratumProgress(name, len(shard), len(done), enabled=s.progress and dist.is_main, label=label) as bar:
         for n_batch, (inputs, chunk) in enumerate(
                 iter_batches(processor, shard[len(done):], name, s.batch_size, s.inputs), start=1):
-            batch = {k: _to(k, v, device, dtype) for k, v in inputs.items()}
+            batch = {k: to_device(k, v, device, dtype) for k, v in inputs.items()}
             mask = batch.get("attention_mask")
             if media_ids is not None:
                 mask = media_token_mask(batch["input_ids"], mask, media_ids)
@@ -206,7 +187,8 @@ def _run_stratum(s: CalibrationSettings, name: str, shard: list[Sample], process
 
 
 def calibration_rows(samples: dict[str, list[Sample]]) -> dict[str, list[dict[str, Any]]]:
-    """Per stratum, every calibration row as ``{"id", "sha256": {media: digest}}``.
+    """Per stratum, every calibration row as ``{"id", "sha256": {media: digest}}`` (S0: ``{"text": digest}`` of
+    its instruction and answer, ``text_inputs.text_digest``).
 
     ``reap-omni eval --scores`` refuses evaluation rows with one of these ids or media digests (see
     ``heldout``), so the held-out check works without the calibration folder's lock. The digests are of the
@@ -227,6 +209,11 @@ def calibration_rows(samples: dict[str, list[Sample]]) -> dict[str, list[dict[st
 
     out: dict[str, list[dict[str, Any]]] = {}
     for name, rows in samples.items():
+        if name == TEXT_STRATUM:
+            from reap_omni.model.text_inputs import text_digest
+
+            out[name] = [{"id": x.id, "sha256": {"text": text_digest(x)}} for x in rows]
+            continue
         tracks = _extracted_tracks(rows) if name == "S3" else {}
         recorded = []
         for x in rows:
@@ -260,14 +247,12 @@ def _extracted_tracks(rows: list[Sample]) -> dict[str, Path]:
     return out
 
 
-def provenance(model_path: str, component: str) -> dict[str, Any]:
-    """What the scores were computed from: the component's config hash, and the library versions."""
+def provenance(info: ModelInfo) -> dict[str, Any]:
+    """What the scores were computed from: the component's fingerprint (``text_config_sha256``, which
+    ``check_scores`` compares), and the library versions."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from reap_omni.prune.model_io import component_text_config, text_config_hash
-
-    cfg = read_config(model_path)
-    out: dict[str, Any] = {"text_config_sha256": text_config_hash(component_text_config(cfg, component))}
+    out: dict[str, Any] = {"text_config_sha256": info.fingerprint}
     versions = {}
     for pkg in ("reap-omni", "torch", "transformers", "accelerate"):
         with contextlib.suppress(PackageNotFoundError):
@@ -276,42 +261,7 @@ def provenance(model_path: str, component: str) -> dict[str, Any]:
     return out
 
 
-def _load(s: CalibrationSettings, dist: Dist, log: Callable[[str], None]):
+def _load(s: CalibrationSettings, info: ModelInfo, dist: Dist, log: Callable[[str], None]):
     processor = load_processor(s.model_path)
-    root, _model, device, dtype = load_on_rank(s, dist, log)
+    root, _model, device, dtype = load_on_rank(info, s.placement, dist, log)
     return processor, root, find_moe_blocks(root), device, dtype
-
-
-def load_processor(model_path: str):
-    """The checkpoint's processor; a one-line error when it cannot be read."""
-    from transformers import AutoProcessor
-
-    try:
-        return AutoProcessor.from_pretrained(model_path)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ReapOmniError(f"cannot load the processor from {model_path}: {exc}") from None
-
-
-def load_on_rank(s: CalibrationSettings, dist: Dist, log: Callable[[str], None]):
-    """This rank's placement (its plan printed) and the model loaded by it, as ``calibrate`` and ``eval`` both
-    load: ``(root, model, execution device of the embeddings, dtype)``."""
-    plan = placement_for_rank(s, dist)
-    for line in plan.lines():
-        log(line)
-    device_map = None if s.device_map is None else plan.device_map
-    root, model = load_for_scoring(s.model_path, s.component, dist.rank_device(s.device), s.dtype,
-                                   device_map=device_map, offload_folder=rank_folder(s.offload_folder, dist))
-    return root, model, execution_device(root, root.get_input_embeddings()), next(root.parameters()).dtype
-
-
-_MODEL_DTYPE_INPUTS = ("input_features", "pixel_values", "pixel_values_videos")
-
-
-def _to(key: str, value, device, dtype):
-    """Move an input to the device; media features take the model dtype, timings stay float32."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        value = value.to(device)
-        return value.to(dtype) if key in _MODEL_DTYPE_INPUTS else value
-    return value

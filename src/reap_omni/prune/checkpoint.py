@@ -60,7 +60,8 @@ def calibration_key(model_path: str | os.PathLike[str], samples: dict[str, list]
         h.update(Path(model_path, "config.json").read_bytes())
     doc = {
         "options": options, "rank": rank, "world_size": world_size,
-        "samples": {name: [[s.id, s.text, _file_fingerprint(s.audio), _file_fingerprint(s.video)] for s in rows]
+        "samples": {name: [[s.id, s.text, _file_fingerprint(s.audio), _file_fingerprint(s.video)]
+                           + ([s.question] if getattr(s, "question", "") else []) for s in rows]  # S0: its instruction
                     for name, rows in samples.items()},
     }
     h.update(json.dumps(doc, sort_keys=True, default=str).encode())

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from reap_omni.prune.model_io import MoeBlock
+from reap_omni.model.moe import MoeBlock
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The end-to-end REAP-OMNI run: calibrate S1/S2/S3 (or load saved scores), select, save, prune.
+"""The end-to-end REAP-OMNI run: calibrate S1/S2/S3, and S0 when ``--text-data`` is given (or load saved scores),
+select, save, prune.
 
 Everything a user can get wrong (paths, manifests, numbers, output folder) and every fault of the checkpoint
 or the saved scores that can be seen without reading weights (``preflight``) is checked before the model is
@@ -15,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.prune.inputs import STRATUM_FLAGS, InputOptions, Sample, load_samples
-from reap_omni.prune.preflight import check_model, check_numbers, check_scores
+from reap_omni.model.info import ModelInfo
+from reap_omni.model.inputs import STRATUM_FLAGS, InputOptions, Sample, load_samples
+from reap_omni.model.placement import Placement, placement_keywords
+from reap_omni.model.preflight import check_for_plan, check_model
+from reap_omni.prune.checks import check_numbers, check_scores
 from reap_omni.prune.scores import (
     Scores,
     Selection,
@@ -27,6 +31,7 @@ from reap_omni.prune.scores import (
 )
 
 
+@placement_keywords
 @dataclass
 class PruneOptions:
     model_path: str
@@ -34,17 +39,15 @@ class PruneOptions:
     audio_data: str | None = None
     video_data: str | None = None
     mixed_data: str | None = None
+    text_data: str | None = None  # S0: text rows (optional); their statistics are stored with the others
     retention_rate: float = 0.5
     calibration_samples: int = 100
     lam: float = 1.0
     beta: float = 1.0
+    gamma: float = 0.0  # weight of S0 added to the affinity (0: REAP-OMNI's formula unchanged)
     component: str = "thinker"
-    device: str | None = None  # one device (default cpu); exclusive with device_map
-    device_map: str | dict[str, Any] | None = None  # a strategy (auto, balanced, ...) or module -> device
-    max_memory: dict[Any, int] | None = None  # device -> bytes, for device_map strategies
-    offload_folder: str | None = None  # where weights that fit nowhere else go (accelerate disk offload)
+    placement: Placement = field(default_factory=Placement)  # device, device map, memory, offload, dtype
     plan_only: bool = False  # print the memory plan and stop
-    dtype: str = "auto"
     batch_size: int = 1
     max_seq_len: int = 4096
     dry_run: bool = False
@@ -86,25 +89,28 @@ def run_prune(opts: PruneOptions, log: Callable[[str], None] | None = None) -> d
     Under torchrun (``WORLD_SIZE`` > 1) every rank calibrates its shard of the samples and gets the
     all-reduced statistics; only rank 0 logs and writes. Ranks other than 0 return ``{"rank": r}``.
     """
-    from reap_omni.prune.distributed import Dist
+    from reap_omni.model.distributed import Dist
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    facts = check_model(opts.model_path, opts.component)  # config, index, shard headers: no weight read
-    layers, n_exp = facts.layers, facts.num_experts
-    check_numbers(facts, opts.lam, opts.beta, opts.retention_rate)
-    if opts.device is not None and opts.device_map is not None:
-        raise ReapOmniError("pass --device (one device) or --device-map (several), not both")
+    # config, index, shard headers: no weight read (--plan-only: the config alone when no weights are there yet)
+    facts = (check_for_plan if opts.plan_only else check_model)(opts.model_path, opts.component)
+    check_numbers(facts, opts.lam, opts.beta, opts.retention_rate, opts.gamma)
+    opts.placement.check()
     if opts.plan_only:
-        return _plan_only(opts, log)
+        return _plan_only(opts, facts, log)
     _check_output(opts, log)
     scores = check_scores(opts.from_scores, facts) if opts.from_scores else None
+    if opts.gamma and (not scores.has_text if scores is not None else not opts.text_data):
+        where = f"{opts.from_scores} holds no S0 statistics" if scores is not None else "no --text-data is given"
+        raise ReapOmniError(f"--gamma {opts.gamma} weighs the text stratum S0, but {where}: calibrate with "
+                            "--text-data (or leave --gamma at 0)")
     samples = None if opts.from_scores else _load_all_samples(opts)
 
     dist = Dist.from_env()
     try:
         if not dist.is_main:
             log = _quiet
-        summary = _score_and_write(opts, samples, layers, n_exp, log, dist, scores)
+        summary = _score_and_write(opts, samples, facts, log, dist, scores)
     finally:
         dist.close()
     return summary
@@ -114,11 +120,11 @@ def _quiet(_msg: str) -> None:
     pass
 
 
-def _plan_only(opts: PruneOptions, log: Callable[[str], None]) -> dict[str, Any]:
-    from reap_omni.prune.calibration import placement_for_rank
-    from reap_omni.prune.distributed import Dist
+def _plan_only(opts: PruneOptions, info: ModelInfo, log: Callable[[str], None]) -> dict[str, Any]:
+    from reap_omni.model.distributed import Dist
+    from reap_omni.model.load import plan_for_rank
 
-    plan = placement_for_rank(_settings(opts), Dist(), check_devices=False)
+    plan = plan_for_rank(info, opts.placement, Dist(), check_devices=False)
     for line in plan.lines():
         log(line)
     return {"component": opts.component, "parameters": plan.parameters, "bytes": plan.bytes, "dtype": plan.dtype,
@@ -130,21 +136,21 @@ def _settings(opts: PruneOptions):
     from reap_omni.prune.calibration import CalibrationSettings
 
     return CalibrationSettings(
-        model_path=opts.model_path, component=opts.component, device=opts.device, device_map=opts.device_map,
-        max_memory=opts.max_memory, offload_folder=opts.offload_folder, dtype=opts.dtype, batch_size=opts.batch_size,
+        model_path=opts.model_path, component=opts.component, placement=opts.placement, batch_size=opts.batch_size,
         calibration_samples=opts.calibration_samples, inputs=opts.inputs,
         checkpoint_dir=str(folder) if (folder := checkpoint_folder(opts)) else None,
         checkpoint_every=opts.checkpoint_every, progress=opts.progress, tokens=opts.tokens,
     )
 
 
-def _score_and_write(opts, samples, layers, n_exp, log, dist, scores: Scores | None = None) -> dict[str, Any]:
+def _score_and_write(opts, samples, info: ModelInfo, log, dist, scores: Scores | None = None) -> dict[str, Any]:
     """Calibrate (unless ``scores`` were loaded from ``--from-scores``), then select and write on rank 0."""
+    layers, n_exp = info.layers, info.num_experts
     runs = None
     if not opts.from_scores:
         from reap_omni.prune.calibration import calibrate
 
-        scores, runs = calibrate(_settings(opts), samples, log, dist)
+        scores, runs = calibrate(_settings(opts), samples, log, dist, info)
         check_scores_fit(scores, opts.component, layers, n_exp, "calibration")
     if not dist.is_main:
         dist.check(None, "writing on rank 0")  # exit with rank 0's outcome
@@ -155,7 +161,7 @@ def _score_and_write(opts, samples, layers, n_exp, log, dist, scores: Scores | N
     try:
         if opts.from_scores:
             log(f"loaded scores from {opts.from_scores}; calibration skipped")
-        summary = _select_and_write(opts, scores, layers, n_exp, log)
+        summary = _select_and_write(opts, scores, info, log)
         if runs is not None:
             summary["calibration"] = {name: {"samples": r.samples, "tokens": r.tokens, "seconds": r.seconds}
                                       for name, r in runs.items()}
@@ -177,9 +183,10 @@ def _remove_checkpoint(opts: PruneOptions, dist) -> None:
     CalibrationCheckpoint(folder, "", dist.rank, dist.world_size).remove()
 
 
-def _select_and_write(opts: PruneOptions, scores: Scores, layers: list[int], n_exp: int,
+def _select_and_write(opts: PruneOptions, scores: Scores, info: ModelInfo,
                       log: Callable[[str], None]) -> dict[str, Any]:
-    sel = select(scores, opts.lam, opts.beta, opts.retention_rate)
+    layers, n_exp = info.layers, info.num_experts
+    sel = select(scores, opts.lam, opts.beta, opts.retention_rate, opts.gamma)
     k = sel.k
     kept = {layer: sel.kept[i].tolist() for i, layer in enumerate(scores.layers)}
     summary: dict[str, Any] = {
@@ -202,7 +209,7 @@ def _select_and_write(opts: PruneOptions, scores: Scores, layers: list[int], n_e
         _write_scores(scores_in_folder(folder), scores, sel)
 
     report = prune_checkpoint(opts.model_path, opts.output_path, opts.component, kept,
-                              overwrite=opts.overwrite, add_files=add_files)
+                              overwrite=opts.overwrite, add_files=add_files, info=info)
     summary.update(output=str(report.output), shards=report.shards, bytes_in=report.bytes_in,
                    bytes_out=report.bytes_out, tensors_dropped=report.tensors_dropped)
     log(f"pruned {opts.component}: {n_exp} -> {k} experts per layer in {len(layers)} layers; "
@@ -213,8 +220,8 @@ def _select_and_write(opts: PruneOptions, scores: Scores, layers: list[int], n_e
 def _check_output(opts: PruneOptions, log: Callable[[str], None] | None = None) -> None:
     """Every path this run writes against every input it reads (``reap_omni.output_guard``), before any weight
     or media is read: the model folder, ``--from-scores``, the manifests and all the media they reference."""
+    from reap_omni.model.distributed import env_rank
     from reap_omni.output_guard import guard_outputs, manifest_inputs, replaced_folder, written_folder
-    from reap_omni.prune.distributed import env_rank
     from reap_omni.prune.previous import is_pruned_output, scores_inputs, scores_outputs
 
     if not opts.dry_run and not opts.output_path:
@@ -225,12 +232,13 @@ def _check_output(opts: PruneOptions, log: Callable[[str], None] | None = None) 
     folder = checkpoint_folder(opts)
     if folder is not None and not opts.from_scores:
         outputs.append(written_folder(folder, "--checkpoint-dir" if opts.checkpoint_dir else "the checkpoint folder"))
-    if opts.offload_folder:
-        outputs.append(written_folder(opts.offload_folder, "--offload-folder"))
+    if opts.placement.offload_folder:
+        outputs.append(written_folder(opts.placement.offload_folder, "--offload-folder"))
     if not outputs:
         return
     inputs = scores_inputs("--from-scores", opts.from_scores)
-    for stratum, path in (("S1", opts.audio_data), ("S2", opts.video_data), ("S3", opts.mixed_data)):
+    for stratum, path in (("S1", opts.audio_data), ("S2", opts.video_data), ("S3", opts.mixed_data),
+                          ("S0", opts.text_data)):
         inputs += manifest_inputs(STRATUM_FLAGS[stratum], path)
     guard_outputs(outputs, model_dirs=[("--model-path", opts.model_path)], inputs=inputs, overwrite=opts.overwrite,
                   clean=env_rank() == 0, log=log)
@@ -245,6 +253,8 @@ def _load_all_samples(opts: PruneOptions) -> dict[str, list[Sample]]:
     missing = [STRATUM_FLAGS[s] for s, p in paths.items() if not p]
     if missing:
         raise ReapOmniError(f"{', '.join(missing)} required to calibrate (or pass --from-scores)")
+    if opts.text_data:  # S0 is optional: REAP's text stratum, for --gamma and eval's text-only baseline
+        paths["S0"] = opts.text_data
     return {s: load_samples(p, s, opts.calibration_samples) for s, p in paths.items()}
 
 

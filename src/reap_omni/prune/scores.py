@@ -3,6 +3,10 @@
 A = S1 + λ·ReLU(S3 − β·S2) rewards experts salient for audio, plus the salience audio adds on top of
 video alone. Raw sums and counts are stored per stratum, so A and the selection can be recomputed for
 any λ, β or retention rate later (``--from-scores``) without running the model again.
+
+The text stratum S0 (``--text-data``) is optional: its sums and counts are stored like the others when it was
+calibrated, and ``--gamma G`` adds ``G·S0`` to A for users who want text ability protected; G = 0 (the default)
+leaves REAP-OMNI's formula as it is. Scores without S0 (every earlier release's) still load.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from reap_omni.fileio import atomic_output, atomic_write_bytes
 from reap_omni.prune.observer import StratumStats
 
 STRATA = ("S1", "S2", "S3")
+#: the optional text stratum, stored after the three above when calibrated
+TEXT_STRATUM = "S0"
 SCORES_FORMAT = "reap-omni-scores/1"
 #: Where a pruned folder keeps its scores: a subfolder, so that the folder's top-level ``*.safetensors`` are
 #: exactly the index's weight shards (tools that glob ``*.safetensors`` would load the F64/I64 score tensors).
@@ -42,12 +48,32 @@ class Scores:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def saliency(self, stratum: str) -> torch.Tensor:
+        if stratum not in self.strata:
+            raise ReapOmniError(f"the scores hold no {stratum} statistics"
+                                + (": calibrate with --text-data to get them" if stratum == TEXT_STRATUM else ""))
         return self.strata[stratum].saliency()
 
+    @property
+    def has_text(self) -> bool:
+        return TEXT_STRATUM in self.strata
 
-def affinity(s1: torch.Tensor, s2: torch.Tensor, s3: torch.Tensor, lam: float, beta: float) -> torch.Tensor:
-    """A_audio = S1 + λ·ReLU(S3 − β·S2), element-wise over [layers, experts]."""
-    return s1 + lam * torch.relu(s3 - beta * s2)
+    def pooled(self) -> StratumStats:
+        """Every stratum's statistics summed: REAP on the union of all rows, no modality weighting."""
+        parts = list(self.strata.values())
+        return StratumStats(sum(p.sums for p in parts), sum(p.counts for p in parts), sum(p.tokens for p in parts))
+
+
+def affinity(s1: torch.Tensor, s2: torch.Tensor, s3: torch.Tensor, lam: float, beta: float,
+             s0: torch.Tensor | None = None, gamma: float = 0.0) -> torch.Tensor:
+    """A_audio = S1 + λ·ReLU(S3 − β·S2) (+ γ·S0 when γ > 0), element-wise over [layers, experts]."""
+    a = s1 + lam * torch.relu(s3 - beta * s2)
+    return a + gamma * s0 if gamma and s0 is not None else a
+
+
+def scores_affinity(scores: Scores, lam: float, beta: float, gamma: float = 0.0) -> torch.Tensor:
+    """REAP-OMNI's affinity of ``scores``; γ > 0 needs the S0 statistics."""
+    s0 = scores.saliency(TEXT_STRATUM) if gamma else None
+    return affinity(scores.saliency("S1"), scores.saliency("S2"), scores.saliency("S3"), lam, beta, s0, gamma)
 
 
 def num_kept(retention_rate: float, num_experts: int, top_k: int) -> int:
@@ -64,10 +90,10 @@ def num_kept(retention_rate: float, num_experts: int, top_k: int) -> int:
     return k
 
 
-def check_weights(lam: float, beta: float) -> None:
-    """λ and β weigh non-negative saliencies: a NaN, infinite or negative one makes every score NaN or flips
+def check_weights(lam: float, beta: float, gamma: float = 0.0) -> None:
+    """λ, β and γ weigh non-negative saliencies: a NaN, infinite or negative one makes every score NaN or flips
     what A rewards, so the selection would be arbitrary. Refused before anything is loaded."""
-    for flag, value in (("--lambda", lam), ("--beta", beta)):
+    for flag, value in (("--lambda", lam), ("--beta", beta), ("--gamma", gamma)):
         if not (math.isfinite(value) and value >= 0):
             raise ReapOmniError(f"{flag} must be a finite number >= 0, got {value}")
 
@@ -86,17 +112,18 @@ class Selection:
     lam: float
     beta: float
     retention_rate: float
+    gamma: float = 0.0
 
     @property
     def k(self) -> int:
         return int(self.kept.shape[1])
 
 
-def select(scores: Scores, lam: float, beta: float, retention_rate: float) -> Selection:
-    check_weights(lam, beta)
+def select(scores: Scores, lam: float, beta: float, retention_rate: float, gamma: float = 0.0) -> Selection:
+    check_weights(lam, beta, gamma)
     k = num_kept(retention_rate, scores.num_experts, scores.top_k)
-    a = affinity(scores.saliency("S1"), scores.saliency("S2"), scores.saliency("S3"), lam, beta)
-    return Selection(a, select_experts(a, k), lam, beta, retention_rate)
+    a = scores_affinity(scores, lam, beta, gamma)
+    return Selection(a, select_experts(a, k), lam, beta, retention_rate, gamma)
 
 
 # -- files ------------------------------------------------------------------------------------------
@@ -118,10 +145,11 @@ def save_scores(path: str | os.PathLike[str], scores: Scores, sel: Selection) ->
     doc: dict[str, Any] = {
         "format": SCORES_FORMAT, "component": scores.component, "layers": scores.layers,
         "num_experts": scores.num_experts, "num_experts_per_tok": scores.top_k,
-        "lambda": sel.lam, "beta": sel.beta, "retention_rate": sel.retention_rate, "kept_per_layer": sel.k,
+        "lambda": sel.lam, "beta": sel.beta, "gamma": sel.gamma, "retention_rate": sel.retention_rate,
+        "kept_per_layer": sel.k,
         "meta": scores.meta, "strata": {}, "affinity": sel.affinity.tolist(), "kept": sel.kept.tolist(),
     }
-    for name in STRATA:
+    for name in [*STRATA, *([TEXT_STRATUM] if scores.has_text else [])]:
         st = scores.strata[name]
         tensors[f"{name}_sums"] = st.sums.contiguous()
         tensors[f"{name}_counts"] = st.counts.contiguous()
@@ -194,6 +222,11 @@ def load_scores(path: str | os.PathLike[str]) -> Scores:
         }
     except KeyError as exc:
         raise ReapOmniError(f"{tpath} lacks tensor {exc}") from None
+    if f"{TEXT_STRATUM}_sums" in tensors:  # optional: calibrated with --text-data
+        try:
+            strata[TEXT_STRATUM] = StratumStats(*(tensors[f"{TEXT_STRATUM}_{p}"] for p in ("sums", "counts", "tokens")))
+        except KeyError as exc:
+            raise ReapOmniError(f"{tpath} lacks tensor {exc}") from None
     for name, st in strata.items():
         _check_stratum(tpath, json_path, name, st, len(layers), n_exp)
     return Scores(doc["component"], list(layers), n_exp, top_k, strata, doc.get("meta", {}))

@@ -9,6 +9,7 @@ built in a temp folder beside the destination and renamed into place only when c
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -19,11 +20,11 @@ from pathlib import Path
 
 from reap_omni.errors import ReapOmniError
 from reap_omni.fileio import commit_folder
+from reap_omni.model.info import ModelInfo, component_text_config
+from reap_omni.model.preflight import INDEX_NAME, SINGLE_NAME, check_model, moe_key_re
+from reap_omni.model.st_stream import Piece, TensorInfo, read_header, write_shard
 from reap_omni.output_guard import Output, check_state, guard_outputs, replaced_folder
-from reap_omni.prune.model_io import checkpoint_prefix, experts_key
-from reap_omni.prune.preflight import INDEX_NAME, SINGLE_NAME, check_model, moe_key_re
 from reap_omni.prune.previous import is_pruned_output
-from reap_omni.prune.st_stream import Piece, TensorInfo, read_header, write_shard
 
 
 @dataclass
@@ -100,15 +101,18 @@ def prune_checkpoint(
     *,
     overwrite: bool = False,
     add_files: Callable[[Path], None] | None = None,
+    info: ModelInfo | None = None,
 ) -> SurgeryReport:
     """Write the pruned checkpoint of ``model_dir`` to ``output_dir`` (atomically, shard by shard).
 
     ``kept`` maps each MoE layer index to its kept old expert ids (any order; sorted here).
     ``add_files(tmp_dir)`` may write extra files (scores, plots) into the folder before it is committed.
+    ``info`` is ``check_model(model_dir, component)``'s result when the caller has it (checked again otherwise).
     """
     src, out = Path(model_dir), Path(output_dir)
-    facts = check_model(src, component)  # every shard header and the MoE shapes, before anything is written
-    cfg, text_cfg, num_experts = facts.config, facts.text_config, facts.num_experts
+    if info is None or info.path != src or info.component != component or not info.shards:
+        info = check_model(src, component)  # every shard header and the MoE shapes, before anything is written
+    num_experts = info.num_experts
     kept = {int(layer): sorted(int(e) for e in ids) for layer, ids in kept.items()}
     for layer, ids in kept.items():
         if len(set(ids)) != len(ids) or not all(0 <= e < num_experts for e in ids):
@@ -120,8 +124,8 @@ def prune_checkpoint(
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReapOmniError(f"cannot create {out.parent}: {exc.strerror or exc}") from None
-    shards = facts.shards
-    key_re = moe_key_re(checkpoint_prefix(cfg, component))
+    shards = info.shards
+    key_re = moe_key_re(info.prefix)
 
     plans, seen_all, dropped = [], {}, 0
     for s in shards:
@@ -135,7 +139,7 @@ def prune_checkpoint(
     tmp = _temp_dir_for(out)
     tmp.mkdir()
     try:
-        report = _write(src, tmp, plans, shards, cfg, text_cfg, k, dropped, add_files)
+        report = _write(src, tmp, plans, shards, info, k, dropped, add_files)
         _commit(tmp, out, target, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -144,7 +148,7 @@ def prune_checkpoint(
     return report
 
 
-def _write(src, tmp, plans, shards, cfg, text_cfg, k, dropped, add_files) -> SurgeryReport:
+def _write(src, tmp, plans, shards, info: ModelInfo, k, dropped, add_files) -> SurgeryReport:
     non_empty = [p for p in plans if p]
     n = len(non_empty)
     weight_map: dict[str, str] = {}
@@ -159,9 +163,9 @@ def _write(src, tmp, plans, shards, cfg, text_cfg, k, dropped, add_files) -> Sur
     if len(shards) > 1:
         index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
         (tmp / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
-    key = experts_key(text_cfg)
-    old_experts = int(text_cfg[key])
-    text_cfg[key] = k
+    cfg = copy.deepcopy(info.config)  # the model's description stays as read
+    component_text_config(cfg, info.component)[info.experts_key] = k
+    old_experts = info.num_experts
     (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     bytes_in = sum((src / s).stat().st_size for s in shards)
     for f in sorted(src.iterdir()):
