@@ -15,11 +15,18 @@
    ``torchrun --nproc-per-node N`` (gloo; CPU threads per rank = ``--threads``), medians over ``--repeats``, and
    how far apart the two runs' figures are (NLL/KL relative difference; counts, top-1 must be equal).
 
+4. Retention sweep (``--retention 0.25,0.5,0.75``, instead of 1 and 2): wall time of one ``reap-omni eval
+   --retention 0.25,0.5,0.75`` against one run per retention (each its own process, as a user would run them:
+   each loads the model and runs the original's reference pass again; target: the sweep <= 0.6x of them), the
+   peak RSS of each process (the sweep holds one model, as a one-value run), and whether the sweep's figures equal
+   the one-value runs' (rows, tokens, NLL, KL, top-1: the same passes, so exactly).
+
 Shape ``qwen3-omni`` scales the 30B-A3B thinker's proportions down (hidden 256, 128 experts top-8, expert
 width 96); the audio tower and vision encoder of the tiny model are small, so the encoder share of a
 forward is lower than in the real model, where replaying them saves more.
 
 Prints the figures; asserts nothing. Run: python benchmarks/eval_cost.py [--device cuda:0] [--ranks 2]
+[--retention 0.25,0.5,0.75]
 """
 
 from __future__ import annotations
@@ -267,6 +274,73 @@ def data_parallel(workdir: Path, n: int, ranks: int, repeats: int, device: str, 
             "inner": {w: statistics.median(v) for w, v in inner.items()}, "worst_rel": worst, "counts_equal": same}
 
 
+_SWEEP_CHILD = """
+import json, sys, time
+sys.path.insert(0, {src!r})
+import torch
+torch.set_num_threads({threads})
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+from reap_omni.cli import run
+t0 = time.perf_counter()
+code = run({argv!r})
+cuda = torch.cuda.max_memory_allocated() if {device!r}.startswith("cuda") else None
+print(json.dumps({{"code": code, "seconds": time.perf_counter() - t0, "peak": hwm(), "cuda_peak": cuda}}))
+"""
+
+
+def retention_sweep(workdir: Path, n: int, rates: list[str], repeats: int, device: str, dtype: str,
+                    threads: int) -> dict:
+    """One ``eval --retention r1,r2,...`` vs one process per retention: wall seconds, peak memory, agreement."""
+    from reap_omni.model.tiny import save_tiny_checkpoint
+
+    ckpt = save_tiny_checkpoint(workdir / "ckpt", kind="thinker", max_shard_size="50MB", **SHAPE)
+    res = {"ckpt": str(ckpt), "data": {k: str(v) for k, v in _data(workdir, n, 4.0).items()},
+           "scores": str(_scores(workdir / "scores.json"))}
+    env = dict(os.environ, TRANSFORMERS_VERBOSITY="error")
+
+    def child(retention: str, out: Path) -> dict:
+        argv = _cli_args(res, n, device, dtype, out)[2:]  # drop "-m reap_omni"
+        argv[argv.index("--retention") + 1] = retention
+        code = _SWEEP_CHILD.format(src=SRC, threads=threads, argv=argv, device=device)
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr[-3000:])
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        return {**got, "wall": wall, "doc": json.loads((out / "eval.json").read_text())}
+
+    sweep_t, single_t, sweep_peak, single_peak = [], [], [], []
+    docs: dict[str, dict] = {}
+    for i in range(repeats):  # alternate, so that load from other processes hits both alike
+        s = child(",".join(rates), workdir / f"sweep-{i}")
+        sweep_t.append(s["wall"])
+        sweep_peak.append(s["cuda_peak"] if s["cuda_peak"] is not None else s["peak"])
+        docs["sweep"] = s["doc"]
+        total = 0.0
+        peaks = []
+        for r in rates:
+            one = child(r, workdir / f"single-{r}-{i}")
+            total += one["wall"]
+            peaks.append(one["cuda_peak"] if one["cuda_peak"] is not None else one["peak"])
+            docs[r] = one["doc"]
+        single_t.append(total)
+        single_peak.append(max(peaks))
+    same = True
+    for r in rates:
+        for stratum, methods in docs[r]["strata"].items():
+            for m, want in methods.items():
+                got = docs["sweep"]["retention"]["strata"][stratum][m][r] if m != "original" else \
+                    docs["sweep"]["strata"][stratum][m]
+                same &= all(got[k] == want[k] for k in ("rows", "tokens", "nll", "kl", "top1"))
+    return {"sweep": statistics.median(sweep_t), "singles": statistics.median(single_t),
+            "sweep_peak": max(sweep_peak), "single_peak": max(single_peak), "same": same,
+            "cuda": device.startswith("cuda"), "size": docs["sweep"]["retention"]["size"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=4, help="rows per stratum")
@@ -275,6 +349,8 @@ def main() -> None:
     ap.add_argument("--dtype", default=None, help="default float32 on cpu, bfloat16 on cuda")
     ap.add_argument("--ranks", type=int, default=0,
                     help="N > 1: only compare 1 process with torchrun --nproc-per-node N (wall time, agreement)")
+    ap.add_argument("--retention", default=None, metavar="R1,R2,...",
+                    help="only compare one sweep over these retentions with one eval run per retention")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1: stable figures on a shared machine; more threads than free cores "
                     "makes every forward several times slower)")
@@ -284,6 +360,25 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
     load_before = os.getloadavg()[0]
+    if args.retention:
+        rates = [r.strip() for r in args.retention.split(",") if r.strip()]
+        with tempfile.TemporaryDirectory() as tmp:
+            rs = retention_sweep(Path(tmp), args.samples, rates, args.repeats, args.device, dtype, args.threads)
+        load_after = os.getloadavg()[0]
+        what = "CUDA peak allocated" if rs["cuda"] else "peak RSS"
+        print(f"retention sweep on {args.device} ({dtype}, {args.threads} thread(s)), {args.samples} rows per "
+              f"stratum, {len(METHODS)} selections x {len(rates)} retentions, medians of {args.repeats}; "
+              f"load average {load_before:.2f} -> {load_after:.2f}")
+        print(f"wall     one sweep --retention {args.retention}: {rs['sweep']:.2f} s; {len(rates)} separate runs: "
+              f"{rs['singles']:.2f} s; sweep / separate = {rs['sweep'] / rs['singles']:.2f}x (target <= 0.6x); "
+              "process start, imports and model load included")
+        print(f"memory   {what}: sweep {rs['sweep_peak'] / 2**20:.1f} MiB, largest separate run "
+              f"{rs['single_peak'] / 2**20:.1f} MiB ({rs['sweep_peak'] / rs['single_peak']:.2f}x)")
+        print("figures  sweep vs separate runs (rows, tokens, NLL, KL, top-1): "
+              + ("identical" if rs["same"] else "DIFFER"))
+        print("size     " + ", ".join(f"retention {r}: {s['parameters'] / 1e6:.2f} M parameters"
+                                      for r, s in rs["size"].items()))
+        return
     if args.ranks > 1:
         with tempfile.TemporaryDirectory() as tmp:
             dp = data_parallel(Path(tmp), args.samples, args.ranks, args.repeats, args.device, dtype, args.threads)

@@ -23,15 +23,11 @@ def _rows(path):
     return [r for _, r in iter_records(path)] if path.exists() else []
 
 
-def test_download_modality_text_writes_answers_and_questions_and_resumes(hub_server, tmp_path, capsys,
-                                                                        monkeypatch):
-    import reap_omni.catalog.registry as registry
-
+def test_download_modality_text_writes_answers_and_questions_and_resumes(hub_server, tmp_path, capsys):
     texts = select(None, "text")
     served = {d.name: d for d in serve_fixtures(hub_server, texts, {d.name: 5 for d in texts})}
     assert set(served) == {d.name for d in texts}  # every text layout has a fixture
-    # read the served copies (their URLs point at the fixture Hub), as quickstart --demo does
-    monkeypatch.setattr(registry, "select", lambda *a, **kw: [served[d.name] for d in select(*a, **kw)])
+    assert [d.sources for d in served.values()] == [d.sources for d in texts]  # Hub repos: the catalog's own specs
     out = tmp_path / "data"
     argv = ["download", "--modality", "text", "--samples", "4", "--output", str(out), "--quiet"]
     assert run(argv) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reap_omni.fixtures.repos import add_spec_fixture
+from reap_omni.fixtures.catalog_fixture import add_fixture
 from reap_omni.sources.factory import open_source
 from reap_omni.sources.http import HttpClient
 
@@ -20,7 +20,7 @@ def test_catalog_has_network_sources():
 
 @pytest.mark.parametrize(("name", "index", "spec"), CASES)
 def test_catalog_source_reads_its_fixture(hub_server, name, index, spec):
-    fixture, spec = add_spec_fixture(hub_server, spec)
+    fixture, spec = add_fixture(hub_server, spec)
     src = open_source(spec, dataset=name, client=HttpClient(sleep=lambda s: None))
     units = src.units()
     assert units, f"{name}: no units"

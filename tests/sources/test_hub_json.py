@@ -9,7 +9,7 @@ import pytest
 
 from reap_omni.catalog.registry import get_dataset
 from reap_omni.catalog.text import text_row
-from reap_omni.fixtures.repos import add_spec_fixture
+from reap_omni.fixtures.catalog_fixture import add_fixture
 from reap_omni.sources.base import SourceMismatch, SourceUnavailable
 from reap_omni.sources.factory import open_source
 from reap_omni.sources.http import HttpClient
@@ -22,7 +22,7 @@ def _open(spec, name="evol_instruct_code"):
 
 def test_evol_code_layout_parses_into_instruction_and_code_answer(hub_server):
     spec = get_dataset("evol_instruct_code").sources[0]
-    fixture, spec = add_spec_fixture(hub_server, spec, members=ROWS_PER_UNIT + 5)
+    fixture, spec = add_fixture(hub_server, spec, members=ROWS_PER_UNIT + 5)
     src = _open(spec)
     units = src.units()
     assert [u.rows for u in units] == [ROWS_PER_UNIT, 5]  # one file cut into units, like parquet row groups

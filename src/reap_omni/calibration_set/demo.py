@@ -21,7 +21,7 @@ from reap_omni.calibration_set.plan import quickstart_plan
 from reap_omni.catalog.spec import DatasetSpec, SourceSpec
 from reap_omni.errors import ReapOmniError
 
-#: source kinds the fixture builders can imitate (``fixtures.repos.add_spec_fixture``)
+#: source kinds the fixture builders can imitate (``fixtures.catalog_fixture.add_fixture``)
 DEMO_KINDS = ("hf_parquet", "hf_tar", "http_tar", "zip_range", "hf_files", "hf_json")
 
 
@@ -37,15 +37,15 @@ def _fixture_size(kind: str, rows: int) -> dict[str, int]:
 def serve_source(server, spec: SourceSpec, rows: int, **builder_options: Any) -> SourceSpec | None:
     """Put a fixture for ``spec`` on ``server``; return the spec to use (URLs rewritten), or None if impossible.
 
-    ``builder_options`` go to ``fixtures.repos.add_spec_fixture`` (e.g. ``media`` for archive members) on top
+    ``builder_options`` go to ``fixtures.catalog_fixture.add_fixture`` (e.g. ``media`` for archive members) on top
     of the size chosen for ``rows`` samples. Tests use this to serve one source of a dataset at a time.
     """
-    from reap_omni.fixtures.repos import add_spec_fixture
+    from reap_omni.fixtures.catalog_fixture import add_fixture
 
     if spec.kind not in DEMO_KINDS or spec.opt_in:
         return None
     try:
-        built = add_spec_fixture(server, spec, **{**_fixture_size(spec.kind, rows), **builder_options})
+        built = add_fixture(server, spec, **{**_fixture_size(spec.kind, rows), **builder_options})
     except (ValueError, KeyError, NotImplementedError):
         return None
     if isinstance(built, tuple):  # (what was built, the spec with its URLs moved to the fixture server)

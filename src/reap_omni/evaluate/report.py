@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from pathlib import Path
@@ -175,19 +174,15 @@ def markdown(doc: dict[str, Any], plots: list[str]) -> str:
 
 
 def _pyplot():
-    import matplotlib
+    from reap_omni.evaluate.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _png(fig, plt) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    from reap_omni.evaluate.plotting import png
+
+    return png(fig, plt)
 
 
 def nll_kl_png(doc: dict[str, Any]) -> bytes:

@@ -104,7 +104,7 @@ def markdown_tables(doc: dict[str, Any]) -> list[str]:
     rates, axis = ret.get("rates") or [], ret.get("strata") or {}
     if not axis:
         return []
-    keys = [rate_key(r) for r in rates]
+    keys = [rate_key(r) for r in sorted(rates)]
     sizes = ret.get("size") or {}
     lines = ["## Retention", "", "Cells: KL(original ‖ method) / NLL of the answer tokens, per retention (the share of "
              "experts every selection keeps per layer). Size: the pruned thinker, exact from the config.", ""]
@@ -138,9 +138,9 @@ def markdown_commands(doc: dict[str, Any]) -> list[str]:
 def retention_png(doc: dict[str, Any]) -> bytes:
     """KL (top row) and NLL (bottom row) against retention, one column per stratum, one line per method; the top
     axis names the thinker's size at each retention."""
-    from reap_omni.evaluate.report import _png, _pyplot
+    from reap_omni.evaluate.plotting import png, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     ret = doc["retention"]
     rates, axis, sizes = ret["rates"], ret["strata"], ret.get("size") or {}
     strata = list(axis)
@@ -165,4 +165,4 @@ def retention_png(doc: dict[str, Any]) -> bytes:
                 top.set_xlabel("pruned thinker size", fontsize="x-small")
     handles, labels = axes[1][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize="small", frameon=False)
-    return _png(fig, plt)
+    return png(fig, plt)

@@ -12,13 +12,25 @@ shorten, and its first tokens are what routing sees first.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reap_omni.errors import ReapOmniError
 
 if TYPE_CHECKING:
     from reap_omni.manifest.record import Record
-    from reap_omni.model.inputs import InputOptions, Sample
+
+
+class Sample(Protocol):
+    """What this module reads of ``inputs.Sample`` (a frozen dataclass; ``inputs`` imports this module)."""
+
+    id: str
+    text: str
+    where: str
+    question: str
+
+
+class InputOptions(Protocol):
+    max_seq_len: int
 
 
 def question_of(rec: Record) -> str:
