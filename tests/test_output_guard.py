@@ -226,3 +226,57 @@ def test_a_staged_set_replaces_the_old_one_whole_or_not_at_all(tmp_path):
     staging.mkdir()
     commit_folder(staging, fresh)
     assert fresh.is_dir() and not staging.exists()
+
+
+#: every kind of output, built in ``folder``: what prune, eval and heal write
+WRITES = {
+    "replaced folder": lambda folder: _out(folder / "o"),
+    "existing empty folder replaced": lambda folder: _out(folder / "empty"),
+    "folder written into": lambda folder: written_folder(folder / "ck", "--checkpoint-dir"),
+    "file": lambda folder: written_file(folder / "s.json", "--scores-out"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WRITES))
+def test_an_output_that_cannot_be_written_is_refused_before_the_run(world, mounts, kind):
+    src = world["root"] / "src"
+    (src / "empty").mkdir(parents=True)
+    view = mounts.read_only_view(src)
+    output = WRITES[kind](view)
+    with pytest.raises(OutputRefused, match=re.escape(f"{output.flag} {output.path} cannot be written")) as info:
+        _guard(world, output)
+    assert "read-only file system" in str(info.value) and "\n" not in str(info.value)
+    assert sorted(p.name for p in src.iterdir()) == ["empty"]  # the probe is gone
+
+
+def test_a_folder_no_file_can_be_created_in_is_refused(world):
+    with pytest.raises(OutputRefused, match="cannot be written"):
+        _guard(world, _out("/proc/self/pruned"))
+
+
+def test_a_bind_mount_of_the_same_disk_is_a_mount_point(world, mounts):
+    src, view = world["root"] / "src", world["root"] / "view"
+    src.mkdir()
+    view.mkdir()
+    if not mounts.run("--bind", str(src), str(view)):
+        pytest.skip("needs root and bind mounts")
+    mounts.mounted.append(view)
+    assert not os.path.ismount(view)  # why the guard reads /proc/self/mountinfo
+    with pytest.raises(OutputRefused, match="mount point"):
+        _guard(world, _out(view))
+
+
+def test_an_output_larger_than_the_free_space_is_refused(world, mounts):
+    from reap_omni.output_guard import check_space
+
+    disk = mounts.tmpfs("64k")
+    with pytest.raises(OutputRefused, match=r"--output-path .*/out needs about 1.0 MB, but .* free; free some space"):
+        check_space(_out(disk / "out"), 10**6)
+    check_space(_out(disk / "out"), 1000)  # fits
+
+
+def test_a_manifest_that_is_no_regular_file_is_not_read(world):
+    fifo = world["root"] / "audio.jsonl"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    assert manifest_inputs("--audio-data", fifo) == [("the --audio-data manifest", fifo)]
+    assert manifest_inputs("--audio-data", "/dev/zero") == [("the --audio-data manifest", Path("/dev/zero"))]

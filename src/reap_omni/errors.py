@@ -1,8 +1,9 @@
 """User-facing errors.
 
 Every mistake a user can make (bad input row, missing file, wrong flag combination) is raised as a
-``ReapOmniError``. The CLI prints it as one line and exits non-zero, with no traceback. Anything else
-escaping to the CLI is a bug in reap-omni and keeps its traceback.
+``ReapOmniError``. The CLI prints it as one line and exits non-zero, with no traceback; so is an ``OSError`` no
+command wrapped (the environment refused a path). Anything else escaping to the CLI is a bug in reap-omni and
+keeps its traceback.
 """
 
 from __future__ import annotations

@@ -15,7 +15,10 @@ resolved first (``.``, ``..`` and symlinks, as the kernel would) and compared by
   reap-omni output without ``--overwrite``, or a non-empty folder that is not a previous reap-omni output
   (``--overwrite`` never empties a folder it did not write);
 * an existing file where a file is written (``written_file``) that is not a previous reap-omni output, or a
-  folder there; a file where a folder is written into (``written_folder``).
+  folder there; a file where a folder is written into (``written_folder``);
+* an output whose folder cannot be written (read-only file system, no permission, a full disk, a folder no file
+  can be created in, such as ``/proc``): a probe file is created and removed where the command will write, so
+  the run fails here, not after calibrating or evaluating for hours.
 
 Before checking a folder replaced as a whole or a file, temp folders and files of killed writers beside it
 are cleaned up (``fileio.remove_stale_temps``: a previous set renamed aside is put back), one line each.
@@ -23,14 +26,16 @@ are cleaned up (``fileio.remove_stale_temps``: a previous set renamed aside is p
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.fileio import remove_stale_temps
+from reap_omni.fileio import STORAGE_ERRNOS, remove_stale_temps, temp_path_for
 
 Kind = Literal["replace", "into", "file"]
 PathLike = str | os.PathLike[str]
@@ -91,6 +96,8 @@ def manifest_inputs(flag: str, manifest: PathLike | None) -> list[tuple[str, Pat
         return []
     path = Path(manifest)
     found = {path: f"the {flag} manifest"}
+    if not path.is_file():  # a fifo or a device (/dev/zero) would block or never end; the command refuses it
+        return [(found[path], path)]
     try:
         for _line, rec in iter_records(path, errors=RowErrors(skip_invalid=True)):
             for _field, media in rec.media_paths():
@@ -146,7 +153,67 @@ def guard_outputs(
             raise OutputRefused(f"{o.flag} {o.path} is or holds the working folder, which would be replaced under "
                                 "your shell; give a new folder, e.g. ./pruned")
         check_state(o, r, overwrite)
+    for o, r in zip(outputs, resolved, strict=True):
+        check_writable(o, r)
     return resolved
+
+
+def check_writable(o: Output, r: Path) -> None:
+    """Create and remove a probe file where ``o`` will write (``r`` itself for a folder written into, else the
+    folder beside it that takes the temp; the nearest existing one when they are still to be created)."""
+    folder = r if o.kind == "into" else r.parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputRefused(f"{o.flag} {o.path}: {folder} is a file, not a folder; choose another path")
+    probe = temp_path_for(folder / "write-probe")  # a killed run's probe is a stale temp, removed by the next
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        reason = STORAGE_ERRNOS.get(exc.errno or 0) or (
+            "no file can be created there" if exc.errno == errno.ENOENT else exc.strerror or str(exc))
+        raise OutputRefused(f"{o.flag} {o.path} cannot be written: {folder}: {reason}; choose a writable "
+                            "location") from None
+
+
+def check_space(o: Output, needed: int) -> None:
+    """Refuse ``o`` when the disk it goes to has less than ``needed`` bytes free (checked before the hours of
+    calibration the output comes after; the temp copy is written before an older output is removed)."""
+    folder = resolve_path(o.path, o.flag).parent
+    while not os.path.exists(folder) and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return
+    free = st.f_bavail * st.f_frsize
+    if free < needed:
+        raise OutputRefused(f"{o.flag} {o.path} needs about {_size(needed)}, but {folder} has {_size(free)} free; "
+                            "free some space or choose another disk")
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _mount_points() -> set[str]:
+    """Every mount point of this process (``/proc/self/mountinfo``), bind mounts included: ``os.path.ismount``
+    misses a bind mount of a folder of the same file system."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            fields = [line.split(" ") for line in f]
+    except OSError:
+        return set()
+    unescape = re.compile(r"\\([0-7]{3})")
+    return {unescape.sub(lambda m: chr(int(m.group(1), 8)), f[4]) for f in fields if len(f) > 4}
+
+
+def is_mount_point(path: Path) -> bool:
+    return os.path.ismount(path) or os.path.realpath(path) in _mount_points()
 
 
 def check_state(o: Output, r: Path, overwrite: bool) -> None:
@@ -164,7 +231,7 @@ def check_state(o: Output, r: Path, overwrite: bool) -> None:
         raise OutputRefused(f"{o.flag} {o.path} is a file; give a folder")
     if o.kind == "into":
         return
-    if os.path.ismount(r):
+    if is_mount_point(r):
         raise OutputRefused(f"{o.flag} {o.path} is a mount point, which cannot be replaced in one step; give a "
                             "folder inside it")
     entries = sorted(e.name for e in r.iterdir())

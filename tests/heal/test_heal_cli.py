@@ -161,6 +161,18 @@ def test_refusals_are_one_line(heal_models, heal_rows, tmp_path, capsys):
     assert (busy / "mine.txt").read_text() == "user file"
 
 
+@pytest.mark.parametrize("value", ["inf", "nan", "-1"])
+@pytest.mark.parametrize("flag", ["--epochs", "--learning-rate", "--temperature"])
+def test_numbers_that_are_not_finite_and_positive_are_refused(heal_models, heal_rows, tmp_path, capsys, flag, value):
+    original, pruned = heal_models
+    argv = ["heal", "--original", str(original), "--pruned", str(pruned), "--audio-data", str(heal_rows["audio"]),
+            "--output", str(tmp_path / "o"), "--quiet", f"{flag}={value}"]
+    assert run(argv) == 2  # inf was written into the training script
+    err = capsys.readouterr().err.strip()
+    assert f"{flag} must be a finite positive number" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
 def test_run_without_the_trainer_says_how_to_install_it(heal_models, heal_rows, tmp_path, capsys):
     import importlib.util
 

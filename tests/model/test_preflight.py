@@ -203,6 +203,58 @@ def test_unreadable_shard_is_refused(tiny_ckpt, manifests, good_scores, tmp_path
         shard.chmod(0o600)
 
 
+ATTENTION = "thinker.model.layers.0.self_attn.q_proj.weight"
+
+#: faults only the processor or transformers' own config classes see -> (break the copy, words of the line). Checked
+#: after the manifests are read, before any weight: the processor, the config, the shapes of the meta model.
+LOAD_BREAKAGES = {
+    "no tokenizer.json": (lambda m: (m / "tokenizer.json").unlink(), ["tokenizer", "re-download"]),
+    "no chat template": (lambda m: (m / "chat_template.jinja").unlink(), ["no chat template", "re-download"]),
+    "config field of the wrong type": (
+        lambda m: _edit_config(m, lambda c: c["thinker_config"]["vision_config"].update(patch_size="16")),
+        ["config.json", "patch_size", "re-download"]),
+    "config transformers cannot build": (
+        lambda m: _edit_config(m, lambda c: c["thinker_config"]["text_config"].update(num_attention_heads=0)),
+        ["config.json", "re-download"]),
+    "attention weight of another shape": (
+        lambda m: _rewrite_header(_shard_of(m, ATTENTION), lambda h: h[ATTENTION].update(shape=[16, 64])),
+        [ATTENTION, "[16, 64]", "do not match config.json"]),
+}
+
+
+@pytest.fixture
+def stop_at_weights(monkeypatch):
+    """The weight loader raises ``_Reached``: the manifests may be read, the weights may not."""
+    def boom(*_a, **_k):
+        raise _Reached
+
+    monkeypatch.setattr("reap_omni.model.load.load_for_scoring", boom)
+
+
+@pytest.mark.parametrize("command", ["prune", "eval"])
+@pytest.mark.parametrize("breakage", sorted(LOAD_BREAKAGES))
+def test_processor_and_config_faults_are_one_line_before_the_weights(breakage, command, tiny_ckpt, manifests,
+                                                                     good_scores, tmp_path, capsys, stop_at_weights):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_ckpt, model)
+    brk, words = LOAD_BREAKAGES[breakage]
+    brk(model)
+    line = _refused([*_commands(model, tmp_path, manifests, good_scores)[command], "--quiet"], capsys)
+    assert all(w in line for w in words), line
+
+
+def test_unreadable_scores_name_the_file_at_fault(tiny_ckpt, good_scores, tmp_path, capsys, sentinels):
+    folder = tmp_path / "scores"
+    shutil.copytree(good_scores.parent, folder)
+    (folder / "scores.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # the heatmap given instead of the JSON
+    argv = ["prune", "--model-path", str(tiny_ckpt), "--output-path", str(tmp_path / "out"), "--from-scores"]
+    line = _refused([*argv, str(folder / "scores.png")], capsys)
+    assert "scores.png" in line and "give --scores-out's .json" in line, line
+    _truncate(folder / "scores.safetensors")
+    line = _refused([*argv, str(folder / "scores.json")], capsys)
+    assert "scores.safetensors" in line and "recompute" in line, line
+
+
 def test_surgery_refuses_a_broken_folder_before_writing(broken_model, tmp_path):
     from reap_omni.prune.surgery import prune_checkpoint
 

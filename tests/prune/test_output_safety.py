@@ -169,6 +169,8 @@ REFUSALS = {
                                                     str(w["pruned"] / "eval")), "lies inside --pruned"),
     "eval offload into the model": (lambda w: _eval(w, "--output", str(w["root"] / "e"), "--offload-folder",
                                                     str(w["model"])), "is --model"),
+    "scores to a path ending in '/'": (lambda w: _prune(w, "--dry-run", "--scores-out", str(w["root"] / "new") + "/"),
+                                       "ends in '/', a folder"),
 }
 
 
@@ -288,3 +290,45 @@ def test_eval_writes_its_set_whole_or_leaves_the_previous_one(world, monkeypatch
     capsys.readouterr()
     assert run(_eval(world, "--output", str(out))) == 2
     assert "holds files reap-omni did not write" in capsys.readouterr().err and _hashes(out) == before
+
+
+class _Loaded(Exception):
+    """The model began to load: every check that must come first has passed."""
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    def loaded(*_a, **_k):
+        raise _Loaded
+
+    monkeypatch.setattr("reap_omni.model.load.load_for_scoring", loaded)
+
+
+#: flag -> the argv that writes that output into ``folder`` (a read-only view, or a tiny disk)
+UNWRITABLE = {
+    "--output-path": lambda w, f: _prune(w, "--output-path", str(f / "o")),
+    "--checkpoint-dir": lambda w, f: _prune(w, "--output-path", str(w["root"] / "o"), "--checkpoint-dir", str(f / "ck")),
+    "--scores-out": lambda w, f: _prune(w, "--dry-run", "--scores-out", str(f / "s.json")),
+    "--offload-folder": lambda w, f: _prune(w, "--output-path", str(w["root"] / "o"), "--device-map", "auto",
+                                            "--offload-folder", str(f / "off")),
+    "--output": lambda w, f: _eval(w, "--output", str(f / "e")),
+}
+
+
+@pytest.mark.parametrize("flag", list(UNWRITABLE))
+def test_a_read_only_output_is_refused_before_the_model_loads(world, mounts, flag, capsys, no_model_load):
+    src = world["root"] / "src"
+    src.mkdir()
+    view = mounts.read_only_view(src)
+    assert run(UNWRITABLE[flag](world, view)) == 2  # was: found after calibrating (or evaluating) everything
+    err = capsys.readouterr().err
+    assert f"{flag} {view}" in err and "read-only file system" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_disk_too_small_for_the_checkpoint_is_refused_before_the_model_loads(world, mounts, capsys,
+                                                                              no_model_load):
+    disk = mounts.tmpfs("64k")
+    assert run(_prune(world, "--output-path", str(disk / "o"), "--checkpoint-every", "0")) == 2
+    err = capsys.readouterr().err
+    assert f"--output-path {disk / 'o'} needs about" in err and len(err.strip().splitlines()) == 1, err
+    assert not list(disk.iterdir())

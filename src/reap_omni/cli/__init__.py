@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -107,20 +108,24 @@ def run(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequen
     except ReapOmniError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:  # disk full, read-only, no permission in a path no command wrapped: still one line
+    except BrokenPipeError:  # before OSError, its base class
+        return 141
+    except OSError as exc:  # disk full, read-only, busy, no such path where no command wrapped it: still one line
         failed = storage_error(exc)
-        if failed is None:
-            raise
-        print(f"{prog}: error: {failed}", file=sys.stderr)
-        return failed.exit_code
+        print(f"{prog}: error: {failed if failed is not None else _os_error_line(exc)}", file=sys.stderr)
+        return failed.exit_code if failed is not None else ReapOmniError.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; finished rows and files are kept, partial ones discarded; rerun to resume",
               file=sys.stderr)
         return interrupts.exit_code()
-    except BrokenPipeError:
-        return 141
     finally:
         logging.getLogger("reap_omni").removeHandler(handler)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """What the OS refused and on which path(s), e.g. ``Device or resource busy: /mnt/out -> /mnt/.out.old-1``."""
+    where = " -> ".join(os.fspath(f) for f in (exc.filename, exc.filename2) if f is not None)
+    return f"{exc.strerror or exc}: {where}" if where else str(exc.strerror or exc)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "reap-omni", only: Sequence[str] | None = None,

@@ -144,7 +144,7 @@ def retention_png(doc: dict[str, Any]) -> bytes:
     ret = doc["retention"]
     rates, axis, sizes = ret["rates"], ret["strata"], ret.get("size") or {}
     strata = list(axis)
-    fig, axes = plt.subplots(2, len(strata), figsize=(max(5.0, 3.6 * len(strata)), 6.4), dpi=100,
+    fig, axes = plt.subplots(2, len(strata), figsize=(max(4.5, 3.2 * len(strata)), 5.6), dpi=80,
                              layout="constrained", squeeze=False)
     xs = sorted(rates)
     for col, stratum in enumerate(strata):

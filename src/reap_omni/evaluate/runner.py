@@ -106,6 +106,7 @@ class Runner:
     def _load(self, info: ModelInfo):
         from reap_omni.model.load import load_on_rank
 
+        self._processor()  # tokenizer, chat template and config are checked before any weight is read
         # this rank's device, device-map slice and memory share, as calibration loads
         root, model, device, dtype = load_on_rank(info, self.opts.placement, self.dist, self.log)
         self.meta.setdefault("dtype", str(dtype).removeprefix("torch."))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Callable
@@ -70,14 +71,16 @@ def _check_options(o: HealOptions) -> dict[str, str]:
                                    (TEXT, o.text_data)) if p}
     if not set(manifests) - {TEXT}:
         raise ReapOmniError("pass at least one of --audio-data, --video-data, --mixed-data")
+    finite = math.isfinite
     checks = [(o.samples is None or o.samples >= 1, "--samples must be at least 1"),
-              (o.epochs > 0, "--epochs must be positive"),
+              (finite(o.epochs) and o.epochs > 0, "--epochs must be a finite positive number"),
               (o.max_steps is None or o.max_steps >= 1, "--max-steps must be at least 1"),
               (o.batch_size >= 1 and o.grad_accum >= 1, "--batch-size and --grad-accum must be at least 1"),
               (0.0 <= o.lmbda <= 1.0, "--lmbda must lie in [0, 1]"),
               (0.0 <= o.beta <= 1.0, "--beta must lie in [0, 1]"),
-              (o.temperature > 0, "--temperature must be positive"),
-              (o.learning_rate is None or o.learning_rate > 0, "--learning-rate must be positive"),
+              (finite(o.temperature) and o.temperature > 0, "--temperature must be a finite positive number"),
+              (o.learning_rate is None or (finite(o.learning_rate) and o.learning_rate > 0),
+               "--learning-rate must be a finite positive number"),
               (o.teacher.max_new_tokens >= 1, "--max-new-tokens must be at least 1"),
               (o.teacher.batch_size >= 1, "--teacher-batch-size must be at least 1")]
     for ok, msg in checks:

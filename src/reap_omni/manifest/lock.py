@@ -137,6 +137,8 @@ def write_lock(path: str | os.PathLike[str], lock: LockFile) -> None:
 
 def read_lock(path: str | os.PathLike[str]) -> LockFile:
     """Read and check a lock file; a missing, malformed or newer-version lock is a one-line error."""
+    if os.path.exists(path) and not os.path.isfile(path):  # a folder, a fifo or a device: never read to the end
+        raise InputError("not a lock file (a folder or a special file); give manifest.lock.json", path)
     try:
         data = open(path, "rb").read()  # noqa: SIM115 - small file
     except FileNotFoundError:

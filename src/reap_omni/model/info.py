@@ -42,8 +42,8 @@ def read_config(model_path: str | Path) -> dict[str, Any]:
     mtype = cfg.get("model_type")
     if mtype not in SUPPORTED_MODEL_TYPES:
         raise ReapOmniError(
-            f"{path}: model_type {mtype!r} is not supported; REAP-OMNI prunes Qwen3-Omni-MoE checkpoints "
-            f"({', '.join(SUPPORTED_MODEL_TYPES)})"
+            f"{cfg_file}: model_type {mtype!r} is not supported; REAP-OMNI prunes Qwen3-Omni-MoE checkpoints "
+            f"({', '.join(SUPPORTED_MODEL_TYPES)}): pass such a folder, or re-download its config.json"
         )
     return cfg
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from reap_omni.errors import InputError, ReapOmniError
 from reap_omni.manifest.record import Record, iter_records
+from reap_omni.model.distributed import env_rank
 from reap_omni.model.media_load import SAMPLE_RATE, load_audio, load_video_frames
 from reap_omni.model.media_window import MIN_SECONDS, VideoGeometry, audio_seconds_cap, window_seconds
 
@@ -82,7 +83,8 @@ def load_samples(manifest: str | os.PathLike[str], stratum: str, limit: int) -> 
         raise InputError(f"{flag} manifest has no rows; stratum {stratum} needs at least one", path)
     for note, (where, count) in warned.items():
         more = f" ({count} such rows)" if count > 1 else ""
-        _log.warning("%s %s%s", where, note, more)
+        if env_rank() == 0:  # under torchrun every rank reads the manifest; one of them says it
+            _log.warning("%s %s%s", where, note, more)
     return samples
 
 

@@ -55,7 +55,14 @@ def load_for_scoring(info: ModelInfo, placement: Placement):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-    model = cls.from_pretrained(info.path, **kwargs)
+    try:
+        model = cls.from_pretrained(info.path, **kwargs)
+    except RuntimeError as exc:  # weights that do not fit config.json (beyond the MoE tensors preflight checks)
+        if "mismatched" not in str(exc) and "size mismatch" not in str(exc):
+            raise
+        raise ReapOmniError(f"the weights in {info.path} do not match its config.json (transformers: "
+                            f"{str(exc).splitlines()[0]}; its report above names the tensors): re-download the "
+                            "checkpoint") from None
     root = model if cls is Qwen3OmniMoeThinkerForConditionalGeneration else getattr(model, info.component)
     if move_to is not None:
         model.to(move_to)
@@ -113,12 +120,48 @@ def plan_for_rank(info: ModelInfo, placement: Placement, dist: Dist, check_devic
 
 def load_processor(model_path: str):
     """The checkpoint's processor; a one-line error when it cannot be read."""
-    from transformers import AutoProcessor
+    from transformers import AutoConfig, AutoProcessor
 
+    from reap_omni.model.memory_plan import first_line
+
+    try:  # first: a config.json transformers refuses is a config fault, not the processor's
+        AutoConfig.from_pretrained(model_path)
+    except Exception as exc:  # noqa: BLE001 - transformers validates config fields with its own error types
+        raise ReapOmniError(f"{model_path}/config.json is not a config transformers can read ({type(exc).__name__}: "
+                            f"{first_line(exc)}): re-download it") from None
     try:
-        return AutoProcessor.from_pretrained(model_path)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ReapOmniError(f"cannot load the processor from {model_path}: {exc}") from None
+        processor = AutoProcessor.from_pretrained(model_path)
+    except Exception as exc:  # noqa: BLE001 - any fault of the folder's files, before the model is loaded
+        raise ReapOmniError(f"cannot load the processor from {model_path} ({type(exc).__name__}: {first_line(exc)}): "
+                            "re-download its tokenizer and processor files") from None
+    check_processor(processor, model_path)
+    return processor
+
+
+#: processor attribute -> the config key of the token id it must map to
+_PROCESSOR_TOKENS = {"audio_token": "audio_token_id", "video_token": "video_token_id", "image_token": "image_token_id"}
+
+
+def check_processor(processor, model_path: str) -> None:
+    """The chat template is there and the tokenizer maps the media placeholders to config.json's ids: a missing
+    ``tokenizer.json`` or ``chat_template.jinja`` otherwise loads, then fails inside the first forward."""
+    from reap_omni.model.info import read_config
+
+    if getattr(processor, "chat_template", None) is None:
+        raise ReapOmniError(f"{model_path} has no chat template (chat_template.jinja or chat_template in "
+                            "tokenizer_config.json): re-download it")
+    cfg = read_config(model_path)
+    ids = cfg.get("thinker_config", cfg)
+    tokenizer = getattr(processor, "tokenizer", None)
+    for attr, key in _PROCESSOR_TOKENS.items():
+        token, want = getattr(processor, attr, None), ids.get(key) if isinstance(ids, dict) else None
+        if tokenizer is None or token is None or want is None:
+            continue
+        got = tokenizer.convert_tokens_to_ids(token)
+        if got != want:
+            raise ReapOmniError(f"the tokenizer in {model_path} maps {token} to id {got}, config.json says {want}: "
+                                "the tokenizer files are missing or from another model; re-download tokenizer.json "
+                                "and tokenizer_config.json")
 
 
 def load_on_rank(info: ModelInfo, placement: Placement, dist: Dist, log: Callable[[str], None]):

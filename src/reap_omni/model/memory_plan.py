@@ -67,15 +67,54 @@ def empty_model(info: ModelInfo, dtype):
     cls = thinker_cls if info.thinker_only else full_cls
     try:
         config = AutoConfig.from_pretrained(info.path, **info.load_kwargs())
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise ReapOmniError(f"cannot read the model config in {info.path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - transformers validates config fields with its own error types
+        raise ReapOmniError(f"{info.path / 'config.json'} is not a config transformers can read ({type(exc).__name__}: "
+                            f"{first_line(exc)}): re-download it") from None
     if dtype is None:  # "auto": what config.json declares, float32 when it declares nothing
         declared = getattr(torch, info.dtype, None) if info.dtype else None
         dtype = declared if isinstance(declared, torch.dtype) else torch.float32
-    with torch.device("meta"):
-        model = cls(config)
+    try:
+        with torch.device("meta"):
+            model = cls(config)
+    except Exception as exc:  # noqa: BLE001 - a value the model cannot be built from (0 heads, ...)
+        raise ReapOmniError(f"transformers cannot build the model {info.path / 'config.json'} describes "
+                            f"({type(exc).__name__}: {first_line(exc)}): re-download config.json") from None
     model.to(dtype)
     return model, dtype
+
+
+def _plain(name: str) -> str:
+    """A tensor name without its ``model``/``language_model`` levels, which transformers versions add or drop
+    between the checkpoint's keys and the module tree: what both spell alike."""
+    return ".".join(part for part in name.split(".") if part not in ("model", "language_model"))
+
+
+def check_shapes(model, info: ModelInfo) -> None:
+    """Every checkpoint tensor the (meta) model has a parameter for has that parameter's shape: weights that do
+    not fit config.json are refused before loading, naming the shard and tensor (the MoE tensors, which
+    transformers may fuse, are ``preflight``'s)."""
+    from reap_omni.model.preflight import moe_key_re
+
+    key_re = moe_key_re(info.prefix)
+    found: dict[str, list[tuple[str, str, tuple[int, ...]]]] = defaultdict(list)
+    for shard, tensors in info.headers.items():
+        for name, t in tensors.items():
+            if not key_re.match(name):
+                found[_plain(name)].append((shard, name, tuple(t.shape)))
+    for name, p in model.named_parameters():
+        hits = found.get(_plain(name), [])
+        if len(hits) != 1:  # not in this checkpoint under a name we can tell, or ambiguous: transformers' to judge
+            continue
+        shard, key, shape = hits[0]
+        if shape != tuple(p.shape):
+            raise ReapOmniError(f"{info.path / shard}: {key} has shape {list(shape)}, but the model config.json "
+                                f"describes needs {list(p.shape)}: the weights do not match config.json; "
+                                "re-download both")
+
+
+def first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:2])[:300]
 
 
 def _most_specific_first(device_map: dict[str, Any]) -> list[str]:
@@ -152,6 +191,7 @@ def plan_placement(info: ModelInfo, placement: Placement, *, check_devices: bool
     component, device, device_map = info.component, placement.device, placement.device_map
     max_memory, offload_folder = placement.max_memory, placement.offload_folder
     model, dtype = empty_model(info, torch_dtype(placement.dtype))
+    check_shapes(model, info)
     dtype_str = str(dtype).removeprefix("torch.")
     total_n = total_b = 0
     seen: set[int] = set()

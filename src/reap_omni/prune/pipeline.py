@@ -94,11 +94,11 @@ def run_prune(opts: PruneOptions, log: Callable[[str], None] | None = None) -> d
     log = log or (lambda msg: print(msg, file=sys.stderr))
     # config, index, shard headers: no weight read (--plan-only: the config alone when no weights are there yet)
     facts = (check_for_plan if opts.plan_only else check_model)(opts.model_path, opts.component)
-    check_numbers(facts, opts.lam, opts.beta, opts.retention_rate, opts.gamma)
+    k = check_numbers(facts, opts.lam, opts.beta, opts.retention_rate, opts.gamma)
     opts.placement.check()
     if opts.plan_only:
         return _plan_only(opts, facts, log)
-    _check_output(opts, log)
+    _check_output(opts, log, facts, k)
     scores = check_scores(opts.from_scores, facts) if opts.from_scores else None
     if opts.gamma and (not scores.has_text if scores is not None else not opts.text_data):
         where = f"{opts.from_scores} holds no S0 statistics" if scores is not None else "no --text-data is given"
@@ -217,7 +217,8 @@ def _select_and_write(opts: PruneOptions, scores: Scores, info: ModelInfo,
     return summary
 
 
-def _check_output(opts: PruneOptions, log: Callable[[str], None] | None = None) -> None:
+def _check_output(opts: PruneOptions, log: Callable[[str], None] | None = None, info: ModelInfo | None = None,
+                  k: int | None = None) -> None:
     """Every path this run writes against every input it reads (``reap_omni.output_guard``), before any weight
     or media is read: the model folder, ``--from-scores``, the manifests and all the media they reference."""
     from reap_omni.model.distributed import env_rank
@@ -242,6 +243,11 @@ def _check_output(opts: PruneOptions, log: Callable[[str], None] | None = None) 
         inputs += manifest_inputs(STRATUM_FLAGS[stratum], path)
     guard_outputs(outputs, model_dirs=[("--model-path", opts.model_path)], inputs=inputs, overwrite=opts.overwrite,
                   clean=env_rank() == 0, log=log)
+    if not opts.dry_run and info is not None and k:  # a full disk is found now, not after calibrating
+        from reap_omni.output_guard import check_space
+        from reap_omni.prune.surgery import output_bytes
+
+        check_space(outputs[0], output_bytes(info, k))
 
 
 def _load_all_samples(opts: PruneOptions) -> dict[str, list[Sample]]:

@@ -7,6 +7,7 @@ can tell a previous reap-omni output from the user's own files before anything h
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def scores_outputs(path: str, flag: str = "--scores-out") -> list[Output]:
     """The three files a scores output writes (JSON, ``.safetensors``, ``.png``), each replaceable only when
     an earlier run wrote it (the heatmap: when the JSON beside it is a previous scores file)."""
     json_path = Path(path)
+    if os.fspath(path).endswith(("/", os.sep)):  # Path() drops the slash: 'new/' would write a file 'new'
+        raise OutputRefused(f"{flag} {path} ends in '/', a folder; give a file path, e.g. {path}scores.json")
     if json_path.name in ("", ".", ".."):  # '.', '..', '/': a folder, refused by the guard; named first
         json_path = resolve_path(path, flag)
     if not json_path.name:

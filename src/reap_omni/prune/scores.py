@@ -205,9 +205,12 @@ def load_scores(path: str | os.PathLike[str]) -> Scores:
             raise ReapOmniError(f"scores file not found: {f} (written by --scores-out or beside a pruned model)")
     try:
         doc = json.loads(json_path.read_text())
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8 (a .png given)
+        raise ReapOmniError(f"cannot read scores {json_path}: {exc}; give --scores-out's .json file") from None
+    try:
         tensors = load_file(tpath)
-    except (OSError, json.JSONDecodeError, SafetensorError) as exc:
-        raise ReapOmniError(f"cannot read scores {json_path}: {exc}") from None
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise ReapOmniError(f"cannot read scores {tpath}: {exc}; recompute the scores (--scores-out)") from None
     if not isinstance(doc, dict) or doc.get("format") != SCORES_FORMAT:
         fmt = doc.get("format") if isinstance(doc, dict) else None
         raise ReapOmniError(f"{json_path} is not a reap-omni scores file (format {fmt!r})")

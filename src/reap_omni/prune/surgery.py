@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reap_omni.errors import ReapOmniError
-from reap_omni.fileio import commit_folder
+from reap_omni.fileio import commit_folder, storage_errors
 from reap_omni.model.info import ModelInfo, component_text_config
 from reap_omni.model.preflight import INDEX_NAME, SINGLE_NAME, check_model, moe_key_re
 from reap_omni.model.st_stream import Piece, TensorInfo, read_header, write_shard
@@ -89,6 +89,20 @@ def _check_layers(seen: dict[int, set[str]], kept: Mapping[int, Sequence[int]], 
             raise ReapOmniError(f"layer {layer} keeps {len(kept[layer])} experts, others keep {k}")
 
 
+def output_bytes(info: ModelInfo, k: int) -> int:
+    """About the bytes the pruned checkpoint of ``info`` (``check_model``'s, headers read) keeping ``k`` experts per
+    layer takes: its tensors (experts dropped, routers sliced) and the files copied beside them."""
+    key_re = moe_key_re(info.prefix)
+    total = 0
+    for infos in info.headers.values():
+        for name, t in infos.items():
+            m = key_re.match(name)
+            size = t.end - t.start
+            total += size if m is None else size * k // info.num_experts
+    return total + sum(f.stat().st_size for f in info.path.iterdir()
+                       if f.is_file() and not f.name.endswith(".safetensors"))
+
+
 def _temp_dir_for(out: Path) -> Path:
     return out.with_name(f".{out.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
 
@@ -137,9 +151,11 @@ def prune_checkpoint(
     _check_layers(seen_all, kept, num_experts, k)
 
     tmp = _temp_dir_for(out)
-    tmp.mkdir()
+    with storage_errors(out):  # disk full, read-only: one line naming the output, not the temp folder
+        tmp.mkdir()
     try:
-        report = _write(src, tmp, plans, shards, info, k, dropped, add_files)
+        with storage_errors(out):
+            report = _write(src, tmp, plans, shards, info, k, dropped, add_files)
         _commit(tmp, out, target, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
