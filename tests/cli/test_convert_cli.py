@@ -50,6 +50,26 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, args: list[str], 
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.parametrize("exc, code, line", [
+    (OSError(16, "Device or resource busy", "/mnt/out", None, "/mnt/.out.old-1"), 2,
+     "reap-omni: error: Device or resource busy: /mnt/out -> /mnt/.out.old-1"),
+    (FileNotFoundError(2, "No such file or directory", "/proc/1/.x.tmp"), 2,
+     "reap-omni: error: No such file or directory: /proc/1/.x.tmp"),
+    (OSError(28, "No space left on device"), 2, "reap-omni: error: cannot write output: disk full"),
+    (BrokenPipeError(32, "Broken pipe"), 141, None),
+])
+def test_an_os_error_no_command_wrapped_is_one_line(monkeypatch, capsys, exc, code, line) -> None:
+    from reap_omni.cli import convert_cmds
+
+    def fail(_args):
+        raise exc
+
+    monkeypatch.setattr(convert_cmds, "_cmd_csv", fail)  # registered anew by each run()
+    assert run(["csv", "a.csv", "b.jsonl"]) == code  # was: a traceback (a broken pipe too: OSError came first)
+    err = capsys.readouterr().err.strip()
+    assert err == (line or ""), err
+
+
 def test_validate_exit_codes(tmp_path: Path) -> None:
     good = tmp_path / "good.jsonl"
     good.write_text('{"id": "a", "modality": "text", "text": "x"}\n')

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -308,6 +309,31 @@ def test_mixed_rows_a_stratum_can_use_are_taken_with_one_warning(tmp_path, media
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith(f"{path}:2: row 'r1' is a 'mixed' row") and "(2 such rows)" in warnings[0]
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device"])
+def test_a_manifest_or_media_that_is_no_regular_file_is_refused_unread(tmp_path, media, kind):
+    special = {"folder": tmp_path / "dir", "fifo": tmp_path / "pipe", "device": Path("/dev/zero")}[kind]
+    if kind == "folder":
+        special.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(special)  # reading it would wait for a writer forever
+    with pytest.raises(InputError, match="--audio-data is not a regular file"):
+        load_samples(special, "S1", 10)
+    row = {"id": "r0", "modality": "audio", "audio": str(special), "text": "t"}
+    path = _manifest(tmp_path, media, [row])
+    with pytest.raises(InputError, match=re.escape(f"not a media file (a folder, fifo or device): {special}")):
+        load_samples(path, "S1", 10)
+
+
+@pytest.mark.parametrize("rank, said", [("0", 1), ("1", 0), ("3", 0)])
+def test_under_torchrun_only_rank_0_warns_of_mixed_rows(tmp_path, media, caplog, monkeypatch, rank, said):
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", rank)
+    path = _manifest(tmp_path, media, [_row(0, "video", media), _row(1, "mixed", media)])
+    with caplog.at_level(logging.WARNING, logger="reap_omni"):
+        assert len(load_samples(path, "S2", 10)) == 2  # every rank takes the rows; one of them says so
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == said
 
 
 # -- the flag ---------------------------------------------------------------------------------------------

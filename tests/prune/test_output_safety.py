@@ -307,7 +307,8 @@ def no_model_load(monkeypatch):
 #: flag -> the argv that writes that output into ``folder`` (a read-only view, or a tiny disk)
 UNWRITABLE = {
     "--output-path": lambda w, f: _prune(w, "--output-path", str(f / "o")),
-    "--checkpoint-dir": lambda w, f: _prune(w, "--output-path", str(w["root"] / "o"), "--checkpoint-dir", str(f / "ck")),
+    "--checkpoint-dir": lambda w, f: _prune(w, "--output-path", str(w["root"] / "o"), "--checkpoint-dir",
+                                            str(f / "ck")),
     "--scores-out": lambda w, f: _prune(w, "--dry-run", "--scores-out", str(f / "s.json")),
     "--offload-folder": lambda w, f: _prune(w, "--output-path", str(w["root"] / "o"), "--device-map", "auto",
                                             "--offload-folder", str(f / "off")),

@@ -83,7 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=1, help="rows per forward")
     add_input_arguments(p)
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (no progress bars)")
-    p.add_argument("--json", action="store_true", help="print eval.json's strata (and a sweep's retention axis) on stdout")
+    p.add_argument("--json", action="store_true",
+                   help="print eval.json's strata (and a sweep's retention axis) on stdout")
     p.set_defaults(func=run_eval_cmd)
 
 

@@ -21,7 +21,8 @@ def require_prune_extra(what: str) -> None:
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-seq-len", type=int, default=4096, help="longer samples have their media shortened (text rows: their answer cut at the end)")
+    p.add_argument("--max-seq-len", type=int, default=4096,
+                   help="longer samples have their media shortened (text rows: their answer cut at the end)")
     p.add_argument("--video-fps", type=float, default=2.0, help="frames per second sampled from videos")
     p.add_argument("--video-max-pixels", type=int, help="cap on pixels per video frame (processor default if unset)")
     p.add_argument("--max-media-seconds", type=float, default=300.0,

@@ -68,8 +68,9 @@ def load_samples(manifest: str | os.PathLike[str], stratum: str, limit: int) -> 
     """
     path = Path(manifest)
     flag = STRATUM_FLAGS[stratum]
-    if not path.is_file():
-        raise InputError(f"{flag} manifest not found", path)
+    if not path.is_file():  # a folder, fifo or device is never read: it could block or never end
+        raise InputError(f"{flag} manifest not found" if not path.exists() else
+                         f"{flag} is not a regular file (a folder, fifo or device); give the JSONL manifest", path)
     samples: list[Sample] = []
     warned: dict[str, list[Any]] = {}  # message -> [first location, count]
     for line, rec in iter_records(path):
@@ -142,7 +143,8 @@ def _sample(rec: Record, stratum: str, path: Path, line: int) -> Sample:
             raise InputError(f"row {rec.id!r}: stratum S3 needs a video with an audio track", path, line)
     for media in (audio, video):
         if media is not None and not media.is_file():
-            raise InputError(f"media file not found: {media}", path, line)
+            what = "media file not found" if not media.exists() else "not a media file (a folder, fifo or device)"
+            raise InputError(f"{what}: {media}", path, line)
     return Sample(rec.id, rec.text or "", audio, video, f"{path}:{line}")
 
 
