@@ -37,7 +37,7 @@ def mux_audio(video: bytes, audio: bytes, name: str) -> bytes:
                 what = "video" if not vin.streams.video else "audio"
                 raise MediaRejected(f"no {what} stream to combine", name, f"no_{what}")
             vsrc, asrc = vin.streams.video[0], ain.streams.audio[0]
-            vdst = mux.add_stream_from_template(vsrc)
+            vdst = _copy_stream(mux, vsrc)
             rate = asrc.rate if asrc.rate in AAC_RATES else 48000
             adst = mux.add_stream("aac", rate=rate, layout="mono")
             resample = av.AudioResampler(format="fltp", layout="mono", rate=rate)
@@ -55,3 +55,10 @@ def mux_audio(video: bytes, audio: bytes, name: str) -> bytes:
     except av.FFmpegError as exc:
         raise MediaRejected(f"cannot combine video and audio: {exc}", name, "undecodable") from None
     return out.getvalue()
+
+
+def _copy_stream(mux, template):
+    """An output stream with ``template``'s codec parameters, for stream copy: PyAV >= 13 names it
+    ``add_stream_from_template``; PyAV 12 (the oldest pyproject allows) takes ``add_stream(template=...)``."""
+    add = getattr(mux, "add_stream_from_template", None)
+    return add(template) if add is not None else mux.add_stream(template=template)
