@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_heal_cmd(args: argparse.Namespace) -> int:
     require_prune_extra("heal")
+    from reap_omni.heal.commands import TrainSettings
     from reap_omni.heal.run import HealOptions, run_heal
     from reap_omni.heal.teacher import TeacherOptions
     from reap_omni.prune.progress import progress_enabled
@@ -69,9 +70,10 @@ def run_heal_cmd(args: argparse.Namespace) -> int:
     opts = HealOptions(
         original=args.original, pruned=args.pruned, output=args.output, trainer=args.trainer,
         audio_data=args.audio_data, video_data=args.video_data, mixed_data=args.mixed_data, text_data=args.text_data,
-        samples=args.samples, teacher_answers=args.teacher_answers, learning_rate=args.learning_rate,
-        epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
-        lmbda=args.lmbda, beta=args.beta, temperature=args.temperature, teacher=teacher, run=args.run,
+        samples=args.samples, teacher_answers=args.teacher_answers, teacher=teacher, run=args.run,
+        train=TrainSettings(learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps,
+                            batch_size=args.batch_size, grad_accum=args.grad_accum, lmbda=args.lmbda, beta=args.beta,
+                            temperature=args.temperature),
     )
     run_heal(opts, log=(lambda _msg: None) if args.quiet else None)
     return 0

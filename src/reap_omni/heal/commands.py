@@ -30,7 +30,10 @@ LLAMAFACTORY_TEMPLATE = "qwen3_omni_nothink"  # the Instruct checkpoint's; the T
 
 @dataclass(frozen=True)
 class TrainSettings:
-    learning_rate: float
+    """What the trainer is told; ``heal`` fills the learning rate (``modules.default_learning_rate`` when
+    None) and the sequence and video settings (eval's) before writing the scripts."""
+
+    learning_rate: float | None = None
     epochs: float = 3.0
     max_steps: int | None = None
     batch_size: int = 1

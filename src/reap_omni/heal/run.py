@@ -15,13 +15,13 @@ import math
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from reap_omni.errors import ReapOmniError
 from reap_omni.fileio import atomic_write_bytes
-from reap_omni.heal.commands import BETA, LMBDA, TEMPERATURE, TrainSettings
+from reap_omni.heal.commands import TrainSettings
 from reap_omni.heal.dataset import FLAGS, NAMES, TEXT, Rows
 from reap_omni.heal.teacher import TeacherOptions
 
@@ -44,14 +44,7 @@ class HealOptions:
     text_data: str | None = None
     samples: int | None = None  # rows per stratum (the first N); None: all
     teacher_answers: bool = False  # ms-swift: also write heal_sft.sh on the original's answers
-    learning_rate: float | None = None  # None: modules.default_learning_rate
-    epochs: float = 3.0
-    max_steps: int | None = None
-    batch_size: int = 1
-    grad_accum: int = 1
-    lmbda: float = LMBDA
-    beta: float = BETA
-    temperature: float = TEMPERATURE
+    train: TrainSettings = field(default_factory=TrainSettings)  # learning rate None: the default rule
     teacher: TeacherOptions = field(default_factory=lambda: TeacherOptions(""))
     run: bool = False
 
@@ -73,13 +66,15 @@ def _check_options(o: HealOptions) -> dict[str, str]:
         raise ReapOmniError("pass at least one of --audio-data, --video-data, --mixed-data")
     finite = math.isfinite
     checks = [(o.samples is None or o.samples >= 1, "--samples must be at least 1"),
-              (finite(o.epochs) and o.epochs > 0, "--epochs must be a finite positive number"),
-              (o.max_steps is None or o.max_steps >= 1, "--max-steps must be at least 1"),
-              (o.batch_size >= 1 and o.grad_accum >= 1, "--batch-size and --grad-accum must be at least 1"),
-              (0.0 <= o.lmbda <= 1.0, "--lmbda must lie in [0, 1]"),
-              (0.0 <= o.beta <= 1.0, "--beta must lie in [0, 1]"),
-              (finite(o.temperature) and o.temperature > 0, "--temperature must be a finite positive number"),
-              (o.learning_rate is None or (finite(o.learning_rate) and o.learning_rate > 0),
+              (finite(o.train.epochs) and o.train.epochs > 0, "--epochs must be a finite positive number"),
+              (o.train.max_steps is None or o.train.max_steps >= 1, "--max-steps must be at least 1"),
+              (o.train.batch_size >= 1 and o.train.grad_accum >= 1,
+               "--batch-size and --grad-accum must be at least 1"),
+              (0.0 <= o.train.lmbda <= 1.0, "--lmbda must lie in [0, 1]"),
+              (0.0 <= o.train.beta <= 1.0, "--beta must lie in [0, 1]"),
+              (finite(o.train.temperature) and o.train.temperature > 0,
+               "--temperature must be a finite positive number"),
+              (o.train.learning_rate is None or (finite(o.train.learning_rate) and o.train.learning_rate > 0),
                "--learning-rate must be a finite positive number"),
               (o.teacher.max_new_tokens >= 1, "--max-new-tokens must be at least 1"),
               (o.teacher.batch_size >= 1, "--teacher-batch-size must be at least 1")]
@@ -153,16 +148,16 @@ def _write(o: HealOptions, out: Path, records, answers, original, pruned, log: C
     out.mkdir(parents=True, exist_ok=True)
     rows = _rows(out / "rows", records, None)
     counts = count_modules(pruned)
-    lr = o.learning_rate or default_learning_rate(pruned)
-    settings = TrainSettings(lr, o.epochs, o.max_steps, o.batch_size, o.grad_accum, o.lmbda, o.beta, o.temperature,
-                             o.teacher.inputs.max_seq_len, o.teacher.inputs.video_fps, _max_pixels(o))
+    lr = o.train.learning_rate or default_learning_rate(pruned)
+    settings = replace(o.train, learning_rate=lr, max_length=o.teacher.inputs.max_seq_len,
+                       video_fps=o.teacher.inputs.video_fps, video_max_pixels=_max_pixels(o))
     regex = trainable_regex(pruned.config["model_type"])
     teacher_dir, student_dir = Path(original.path).resolve(), Path(pruned.path).resolve()  # scripts run anywhere
     doc: dict[str, Any] = {"format": HEAL_FORMAT, "trainer": o.trainer, "original": str(teacher_dir),
                            "pruned": str(student_dir), "rows": {r.name: r.count for r in rows},
                            "trainable": {"parameters": counts.trainable, "thinker": counts.thinker,
                                          "total": counts.total, "regex": regex},
-                           "learning_rate": lr, "learning_rate_default": o.learning_rate is None, "scripts": []}
+                           "learning_rate": lr, "learning_rate_default": o.train.learning_rate is None, "scripts": []}
     _dropped(rows, records, "rows without an answer (text) are left out of the trained rows", doc, "no_answer", log)
     taught = None
     if answers is not None:
@@ -195,7 +190,7 @@ def _write(o: HealOptions, out: Path, records, answers, original, pruned, log: C
     atomic_write_bytes(out / "heal.json", (json.dumps(doc, indent=1) + "\n").encode())
     log(counts.describe())
     log(f"learning rate {lr:g}" + (" (default: a fixed share of the trainable weights' RMS)"
-                                   if o.learning_rate is None else ""))
+                                   if o.train.learning_rate is None else ""))
     for s in doc["scripts"]:
         log(f"wrote {out / s}")
     return doc
