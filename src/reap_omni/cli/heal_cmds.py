@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 from reap_omni.cli.model_args import add_input_arguments, input_options, placement_options, require_prune_extra
+from reap_omni.heal.commands import TrainSettings
+
+#: the trainer settings' defaults are the flags' defaults (one place says them)
+DEFAULTS = TrainSettings()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,14 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ms-swift: also answer with the original and write heal_sft.sh (SFT on those answers)")
     p.add_argument("--learning-rate", type=float,
                    help="default: 0.005 x the RMS of the trainable weights (the same relative step on any model)")
-    p.add_argument("--epochs", type=float, default=3.0, help="passes over the rows (default 3)")
+    p.add_argument("--epochs", type=float, default=DEFAULTS.epochs, help="passes over the rows (default 3)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps instead")
-    p.add_argument("--batch-size", type=int, default=1, help="rows per device and step (default 1)")
-    p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default 1)")
-    p.add_argument("--lmbda", type=float, default=0.0,
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="rows per device and step (default 1)")
+    p.add_argument("--grad-accum", type=int, default=DEFAULTS.grad_accum,
+                   help="gradient accumulation steps (default 1)")
+    p.add_argument("--lmbda", type=float, default=DEFAULTS.lmbda,
                    help="GKD: share of steps on the student's own generations (default 0: off-policy)")
-    p.add_argument("--beta", type=float, default=0.5, help="GKD: 0 forward KL, 1 reverse KL, between: JSD (0.5)")
-    p.add_argument("--temperature", type=float, default=0.9, help="GKD sampling temperature (0.9)")
+    p.add_argument("--beta", type=float, default=DEFAULTS.beta,
+                   help="GKD: 0 forward KL, 1 reverse KL, between: JSD (0.5)")
+    p.add_argument("--temperature", type=float, default=DEFAULTS.temperature, help="GKD sampling temperature (0.9)")
     p.add_argument("--max-new-tokens", type=int, default=128, help="length of the original's answers")
     p.add_argument("--teacher-batch-size", type=int, default=4, help="rows per generate call of the original")
     p.add_argument("--device", help="the original's device for its answers, e.g. cuda:0 (default cpu); under "
@@ -57,7 +63,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_heal_cmd(args: argparse.Namespace) -> int:
     require_prune_extra("heal")
-    from reap_omni.heal.commands import TrainSettings
     from reap_omni.heal.run import HealOptions, run_heal
     from reap_omni.heal.teacher import TeacherOptions
     from reap_omni.prune.progress import progress_enabled
