@@ -209,7 +209,8 @@ ATTENTION = "thinker.model.layers.0.self_attn.q_proj.weight"
 #: after the manifests are read, before any weight: the processor, the config, the shapes of the meta model.
 LOAD_BREAKAGES = {
     # every vocabulary file: transformers 4.57 rebuilds a missing tokenizer.json from vocab.json + merges.txt
-    "no tokenizer files": (lambda m: [(m / f).unlink() for f in ("tokenizer.json", "vocab.json", "merges.txt")],
+    "no tokenizer files": (lambda m: [(m / f).unlink(missing_ok=True) for f in ("tokenizer.json", "vocab.json",
+                                                                              "merges.txt")],
                            ["tokenizer", "re-download"]),
     "no chat template": (lambda m: (m / "chat_template.jinja").unlink(), ["no chat template", "re-download"]),
     # 5.x's config classes name the field; 4.57's accept it and the meta model cannot be built from it
